@@ -1,0 +1,143 @@
+"""The ``edgelake`` command: parses arguments, calls one library function, renders, sets the exit code.
+
+Data goes to stdout; progress and diagnostics go to stderr. Every :class:`EdgelakeError` becomes a
+one-line message and exit status 2; no traceback reaches the user for bad input. ``ingest`` exits 1
+when anything was rejected or could not be read, so a scheduler can tell a clean run from one that
+needs a look. Heavy imports happen inside the commands, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from pipeline.errors import EdgelakeError, UsageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="CloudFront and AWS WAF logs into a typed Delta Lake, and the questions it answers.")
+
+LakeOpt = Annotated[str, typer.Option("--lake", help="Lake root: a directory or an s3:// prefix.")]
+
+
+def _fail(exc: EdgelakeError) -> typer.Exit:
+    typer.echo(f"edgelake: error: {exc}", err=True)
+    return typer.Exit(exc.exit_code)
+
+
+@app.command()
+def ingest(
+    inputs: Annotated[list[str], typer.Argument(help="Files, directories, globs or s3:// prefixes.")],
+    lake: LakeOpt,
+    source: Annotated[str | None, typer.Option(
+        help="cloudfront | realtime | waf | distribution-config | web-acl (default: detect from content).")] = None,
+    realtime_fields: Annotated[str | None, typer.Option(
+        "--realtime-fields", help="GetRealtimeLogConfig JSON file, or a comma list of field names.")] = None,
+    distribution_id: Annotated[str | None, typer.Option(
+        "--distribution-id", help="Distribution id for real-time logs and get-distribution-config JSON.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Read log objects into the lake; every line becomes a row or a quarantined reject."""
+    from pipeline.ingest import IngestOptions
+    from pipeline.ingest import ingest as run
+    from pipeline.readers.realtime import load_fields
+
+    try:
+        fields = load_fields(realtime_fields) if realtime_fields else None
+        opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id)
+        with _Progress() as progress:
+            summary = run(inputs, lake, opts, on_object=progress.update)
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(summary.as_json()))
+    else:
+        rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items() if n)
+        typer.echo(f"ingested {summary.objects} object(s) ({summary.skipped} already in the lake): "
+                   f"{rows or 'no rows'}; {summary.rejects} reject(s); {summary.lines} lines "
+                   f"({summary.meta_lines} header/blank) in {summary.seconds:.1f}s")
+    for p in summary.problems:
+        typer.echo(f"edgelake: {p['object']}: {p['problem']}", err=True)
+    if summary.rejects:
+        typer.echo(f"edgelake: {summary.rejects} reject(s) quarantined; see them with: edgelake sql "
+                   f"\"SELECT * FROM rejects WHERE ingested_at = (SELECT max(ingested_at) FROM rejects)\" "
+                   f"--lake {lake}", err=True)
+    raise typer.Exit(1 if summary.rejects or summary.failed else 0)
+
+
+class _Progress:
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self) -> None:
+        self._bar = None
+        self._task = None
+
+    def __enter__(self) -> _Progress:
+        if sys.stderr.isatty():
+            from rich.progress import Progress
+
+            self._bar = Progress(transient=True, console=None)
+            self._bar.__enter__()
+        return self
+
+    def update(self, outcome: object, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if self._task is None:
+            self._task = self._bar.add_task("ingesting", total=total)
+        self._bar.update(self._task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@app.command()
+def sql(
+    statement: Annotated[str, typer.Argument(help="A read-only SQL query over the lake's views.")],
+    lake: LakeOpt,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json | markdown")] = "table",
+) -> None:
+    """Run a read-only SQL query against the lake (views: cloudfront, realtime, waf, rejects, ...)."""
+    from pipeline.catalog import connect, query
+    from pipeline.render import FORMATS, render
+
+    try:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        result = query(connect(lake), statement)
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    typer.echo(render(result, fmt))
+
+
+@app.command()
+def schema(table: Annotated[str | None, typer.Argument(help="A table name; all tables if omitted.")] = None,
+           ) -> None:
+    """Describe the lake's tables: every column, its type and what it holds."""
+    from pipeline import schemas
+
+    try:
+        names = [table] if table else schemas.table_names()
+        for name in names:
+            sch = schemas.load(name)
+            typer.echo(f"{sch.name}: {sch.description}")
+            if sch.partition_by:
+                typer.echo(f"  partitioned by {', '.join(sch.partition_by)}")
+            width = max(len(c.name) for c in sch.columns)
+            for col in sch.columns:
+                origin = f" [{col.field}]" if col.field and col.field != col.name else ""
+                typer.echo(f"  {col.name.ljust(width)}  {col.type_text:<10} {col.description}{origin}")
+            typer.echo("")
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

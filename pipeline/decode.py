@@ -1,0 +1,45 @@
+"""Percent-decoding of URL-encoded log fields, exactly once, over distinct values.
+
+CloudFront percent-encodes user agents, referers, query strings, cookies and paths. Decoding happens
+once: a client-encoded query arrives double-encoded (``%253A``) and decoding it once restores what the
+client sent. Polars has no percent-decoding and DuckDB's ``url_decode`` aborts a whole query on a bad
+escape, so values are decoded here, in Python, but only the *distinct* values that contain ``%``
+(user agents repeat enormously), with a bounded cache shared across chunks. A value whose decoded
+bytes are not UTF-8 (``%FF``) or that has no valid escapes (``%G1``) is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+import polars as pl
+
+_CACHE: dict[str, str] = {}
+_CACHE_MAX = 500_000
+
+
+def decode_value(value: str) -> str:
+    """Decode one value once; on an escape that does not form UTF-8, return it unchanged."""
+    try:
+        return unquote_to_bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+def url_decode(series: pl.Series) -> pl.Series:
+    """Percent-decode a string series once, looking only at distinct values that contain ``%``."""
+    encoded = series.filter(series.str.contains("%", literal=True)).unique()
+    if encoded.len() == 0:
+        return series
+    olds = encoded.to_list()
+    news = []
+    cache = _CACHE
+    for value in olds:
+        hit = cache.get(value)
+        if hit is None:
+            hit = decode_value(value)
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[value] = hit
+        news.append(hit)
+    return series.replace(olds, news)

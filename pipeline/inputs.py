@@ -1,0 +1,278 @@
+"""Where log bytes come from: listing inputs and streaming them, decompressed, in line-aligned chunks.
+
+Owns: expanding files, directories (recursive), globs and ``s3://`` prefixes into :class:`InputObject`
+values; choosing the fsspec filesystem (s3fs with the endpoint from the standard AWS environment
+variables); detecting gzip by its magic bytes, never by the name; ISA-L decompression in bounded
+chunks that always end on a line boundary. A truncated or corrupt gzip stream does not raise: the
+stream keeps every complete line before the break and reports the break in :attr:`ChunkStream.problem`.
+
+Must not: parse log lines, know about log formats or the lake.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import fsspec
+from isal import isal_zlib
+
+from pipeline.errors import InputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+DEFAULT_CHUNK_BYTES = 32 << 20  # decompressed bytes per chunk: bounds memory per reader step
+_READ_BYTES = 4 << 20  # compressed bytes read from the object at a time
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass(frozen=True)
+class InputObject:
+    """One input object: a local file or an S3 object."""
+
+    uri: str
+    size: int | None = None
+    etag: str | None = None
+    mtime: float | None = None
+
+    @property
+    def name(self) -> str:
+        return self.uri.rstrip("/").rsplit("/", 1)[-1]
+
+
+def storage_options() -> dict[str, Any]:
+    """s3fs options from the standard AWS environment (endpoint override for S3-compatible servers)."""
+    opts: dict[str, Any] = {}
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        opts["endpoint_url"] = endpoint
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        opts.setdefault("client_kwargs", {})["region_name"] = region
+    # Listings must never be served from a stale cache: a nightly run has to see late objects.
+    opts["use_listings_cache"] = False
+    opts["skip_instance_cache"] = True
+    return opts
+
+
+def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem and in-filesystem path for a local path or ``s3://`` URI."""
+    if uri.startswith("s3://") or uri.startswith("s3a://"):
+        try:
+            import s3fs
+        except ImportError as exc:  # pragma: no cover - s3fs is a hard dependency
+            raise InputError("reading s3:// needs s3fs: pip install s3fs") from exc
+        fs = s3fs.S3FileSystem(**storage_options())
+        return fs, uri.split("://", 1)[1]
+    if "://" in uri and not uri.startswith("file://"):
+        raise InputError(f"{uri}: only local paths and s3:// URIs are supported")
+    return fsspec.filesystem("file"), str(Path(uri.removeprefix("file://")).resolve())
+
+
+def _is_data_file(path: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return not name.startswith(".") and not name.startswith("_")
+
+
+def expand(inputs: Sequence[str]) -> list[InputObject]:
+    """Every object named by ``inputs`` (files, recursive directories, globs, s3 prefixes), deduplicated."""
+    seen: dict[str, InputObject] = {}
+    for spec in inputs:
+        found = _expand_one(spec)
+        if not found:
+            raise InputError(f"{spec}: no such file, directory or prefix (or it holds no files)")
+        for obj in found:
+            seen.setdefault(obj.uri, obj)
+    return list(seen.values())
+
+
+def _expand_one(spec: str) -> list[InputObject]:
+    fs, path = filesystem(spec)
+    is_s3 = spec.startswith("s3")
+    prefix = "s3://" if is_s3 else ""
+    try:
+        if _GLOB_CHARS & set(path):
+            paths = sorted(fs.glob(path)) if is_s3 else sorted(_glob.glob(path, recursive=True))
+            out: list[InputObject] = []
+            for p in paths:
+                if fs.isdir(p):
+                    out.extend(_walk(fs, p, prefix))
+                else:
+                    out.append(_object(fs, p, prefix))
+            return out
+        if fs.isdir(path):
+            return _walk(fs, path, prefix)
+        if fs.exists(path):
+            return [_object(fs, path, prefix)]
+        return []
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{spec}: cannot list it: {exc}") from exc
+
+
+def _walk(fs: fsspec.AbstractFileSystem, path: str, prefix: str) -> list[InputObject]:
+    found = fs.find(path, detail=True)
+    out = []
+    for p, info in sorted(found.items()):
+        rel = p[len(path.rstrip("/")) + 1:]
+        if info.get("type") == "directory" or not all(_is_data_file(part) for part in rel.split("/")):
+            continue
+        out.append(_from_info(p, info, prefix))
+    return out
+
+
+def _object(fs: fsspec.AbstractFileSystem, path: str, prefix: str) -> InputObject:
+    return _from_info(path, fs.info(path), prefix)
+
+
+def _from_info(path: str, info: dict[str, Any], prefix: str) -> InputObject:
+    etag = info.get("ETag") or info.get("etag")
+    mtime = info.get("mtime") or info.get("LastModified")
+    if mtime is not None and not isinstance(mtime, int | float):
+        mtime = mtime.timestamp()
+    return InputObject(uri=prefix + path, size=info.get("size"), etag=etag.strip('"') if etag else None,
+                       mtime=mtime)
+
+
+def open_binary(uri: str) -> BinaryIO:
+    fs, path = filesystem(uri)
+    try:
+        return fs.open(path, "rb")  # type: ignore[no-any-return]
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{uri}: cannot open it: {exc}") from exc
+
+
+@dataclass
+class Chunk:
+    """Complete lines of decompressed text (ends with a newline) and the number of its first line."""
+
+    data: bytes
+    first_line: int
+
+    @property
+    def n_lines(self) -> int:
+        return self.data.count(b"\n")
+
+
+@dataclass
+class ChunkStream:
+    """Iterate an object as line-aligned :class:`Chunk` values; read :attr:`problem` afterwards.
+
+    ``problem`` is None when the object decoded to its end. When a gzip stream breaks, the complete
+    lines before the break are still yielded, the cut-off remainder is kept in :attr:`cut_line`
+    (line number, bytes) and ``problem`` says where it broke.
+    """
+
+    uri: str
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    compressed: bool = False
+    problem: str | None = None
+    cut_line: tuple[int, bytes] | None = None
+    lines: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    _head: bytes = field(default=b"", repr=False)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        with open_binary(self.uri) as fh:
+            raw = self._decompressed(fh)
+            pending = b""
+            next_line = 1
+            for block in raw:
+                pending = pending + block if pending else block
+                if len(pending) < self.chunk_bytes:
+                    continue
+                cut = pending.rfind(b"\n") + 1
+                if cut == 0:
+                    continue  # one very long line: keep reading until it ends
+                chunk = Chunk(pending[:cut], next_line)
+                pending = pending[cut:]
+                next_line += chunk.n_lines
+                self.lines += chunk.n_lines
+                yield chunk
+            if pending:
+                if self.problem is not None:
+                    cut = pending.rfind(b"\n") + 1
+                    tail = pending[cut:]
+                    pending = pending[:cut]
+                    if tail:
+                        self.cut_line = (next_line + pending.count(b"\n"), tail)
+                elif not pending.endswith(b"\n"):
+                    pending += b"\n"  # last line without a newline is still a line
+                if pending:
+                    chunk = Chunk(pending, next_line)
+                    self.lines += chunk.n_lines
+                    yield chunk
+
+    def _decompressed(self, fh: BinaryIO) -> Iterator[bytes]:
+        first = fh.read(_READ_BYTES)
+        self.bytes_in += len(first)
+        self.compressed = first.startswith(GZIP_MAGIC)
+        if not self.compressed:
+            data = first
+            while data:
+                self.bytes_out += len(data)
+                yield data
+                data = fh.read(_READ_BYTES)
+                self.bytes_in += len(data)
+            return
+        dec = isal_zlib.decompressobj(wbits=31)
+        data = first
+        member_done = False
+        while True:
+            try:
+                out = dec.decompress(data, self.chunk_bytes)
+                while True:
+                    if out:
+                        self.bytes_out += len(out)
+                        yield out
+                    if not dec.unconsumed_tail:
+                        break
+                    out = dec.decompress(dec.unconsumed_tail, self.chunk_bytes)
+            except isal_zlib.error as exc:
+                self.problem = (f"gzip data is corrupt after {self.bytes_out} decompressed bytes ({exc}); "
+                                "kept the complete lines before the damage")
+                return
+            if dec.eof:
+                rest = dec.unused_data
+                member_done = True
+                if rest.lstrip(b"\x00"):
+                    # concatenated gzip members (several deliveries cat-ed together)
+                    if not rest.startswith(GZIP_MAGIC):
+                        self.problem = (f"{len(rest)} bytes of non-gzip data follow the gzip stream; "
+                                        "they were not read")
+                        return
+                    dec = isal_zlib.decompressobj(wbits=31)
+                    member_done = False
+                    data = rest
+                    continue
+            data = fh.read(_READ_BYTES)
+            self.bytes_in += len(data)
+            if not data:
+                break
+            if member_done:
+                if data.lstrip(b"\x00"):
+                    if not data.startswith(GZIP_MAGIC):
+                        self.problem = "non-gzip data follows the gzip stream; it was not read"
+                        return
+                    dec = isal_zlib.decompressobj(wbits=31)
+                    member_done = False
+        if not member_done:
+            self.problem = (f"gzip stream is truncated: it ends after {self.bytes_in} compressed bytes "
+                            f"({self.bytes_out} decompressed) without its end marker; "
+                            "kept the complete lines before the break")
+
+
+def head(uri: str, n: int = 64 << 10) -> bytes:
+    """The first ``n`` decompressed bytes of an object (for content sniffing); never raises on bad gzip."""
+    stream = ChunkStream(uri, chunk_bytes=n)
+    out = b""
+    with open_binary(uri) as fh:
+        for block in stream._decompressed(fh):
+            out += block
+            if len(out) >= n:
+                break
+    return out[:n]

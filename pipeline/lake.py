@@ -1,0 +1,236 @@
+"""The lake: one Delta Lake table per dataset under ``<lake>/<table>/``, on local disk or S3.
+
+Owns the physical layout and every write. Workers call :meth:`Lake.write_files` to turn typed rows
+into zstd Parquet data files inside the table's ``dt=`` partitions and get Delta ``AddAction`` values
+back; nothing is visible to readers until the single coordinator commits those actions with
+:meth:`Lake.commit`, atomically, together with the application transaction ids that make a retried
+commit detectable (Delta's ``txn`` actions). Data files written by a worker that died before the
+commit are never referenced by the log, so readers never see them (``vacuum`` removes them).
+
+Must not: parse logs or decide what to ingest (that is :mod:`pipeline.ingest`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import schemas
+from pipeline.errors import LakeError
+from pipeline.inputs import filesystem, storage_options
+
+ROW_GROUP_ROWS = 262_144  # rows per Parquet row group: big enough for scans, small enough to skip
+ZSTD_LEVEL = 1
+
+
+@dataclass
+class FileSet:
+    """Data files written for one table and not yet committed."""
+
+    table: str
+    actions: list[Any] = field(default_factory=list)  # deltalake.transaction.AddAction
+    extra_columns: dict[str, pa.DataType] = field(default_factory=dict)
+    rows: int = 0
+
+    def extend(self, other: FileSet) -> None:
+        self.actions.extend(other.actions)
+        self.extra_columns.update(other.extra_columns)
+        self.rows += other.rows
+
+
+def _delta_storage_options(uri: str) -> dict[str, str] | None:
+    if not uri.startswith("s3"):
+        return None
+    opts: dict[str, str] = {}
+    s3 = storage_options()
+    endpoint = s3.get("endpoint_url")
+    if endpoint:
+        opts["AWS_ENDPOINT_URL"] = endpoint
+        if endpoint.startswith("http://"):
+            opts["AWS_ALLOW_HTTP"] = "true"
+    opts["AWS_REGION"] = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        if os.environ.get(key):
+            opts[key] = os.environ[key]
+    # One coordinator commits to each table, so S3's missing atomic rename needs no lock service.
+    opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+    return opts
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+class Lake:
+    """A lake rooted at a local directory or an ``s3://`` prefix."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri.rstrip("/") or "/"
+        self.is_s3 = uri.startswith("s3://")
+        if not self.is_s3:
+            self.uri = os.path.abspath(self.uri)
+        self.fs, self._root = filesystem(self.uri)
+        self.storage_options = _delta_storage_options(self.uri)
+
+    # --- locations ---------------------------------------------------------------------------------
+    def table_uri(self, table: str) -> str:
+        schemas.column_name(table)  # table names are ours, never from log data; still refuse odd ones
+        return f"{self.uri}/{table}"
+
+    def _table_path(self, table: str) -> str:
+        return f"{self._root.rstrip('/')}/{table}"
+
+    # --- reading -----------------------------------------------------------------------------------
+    def open(self, table: str) -> Any | None:
+        """The table's DeltaTable, or None when it has never been written."""
+        from deltalake import DeltaTable
+        from deltalake.exceptions import TableNotFoundError
+
+        try:
+            return DeltaTable(self.table_uri(table), storage_options=self.storage_options)
+        except TableNotFoundError:
+            return None
+        except OSError as exc:
+            raise LakeError(f"cannot open lake table {self.table_uri(table)}: {exc}") from exc
+
+    def tables(self) -> list[str]:
+        return [t for t in schemas.table_names() if self.open(t) is not None]
+
+    def scan(self, table: str) -> pl.LazyFrame:
+        """A Polars scan of a table (an empty frame of the schema's columns if it does not exist)."""
+        dt = self.open(table)
+        if dt is None:
+            return pl.LazyFrame(schema=pl.Schema(pl.from_arrow(schemas.load(table).arrow_schema().empty_table())
+                                                 .schema))
+        return pl.scan_delta(dt)
+
+    # --- writing (workers) -------------------------------------------------------------------------
+    def write_files(self, table: str, rows: pl.DataFrame) -> FileSet:
+        """Write ``rows`` as Parquet data files of ``table`` (one per ``dt``), uncommitted."""
+        from deltalake.transaction import AddAction
+
+        schema = schemas.load(table)
+        known = schema.arrow_schema()
+        out = FileSet(table)
+        if rows.height == 0:
+            return out
+        fields = []
+        for name in rows.columns:
+            if name in known.names:
+                fields.append(known.field(name))
+            else:
+                out.extra_columns[name] = pa.string()
+                fields.append(pa.field(name, pa.string()))
+        target = pa.schema(fields)
+        parts = list(schema.partition_by)
+        groups = rows.partition_by(parts, as_dict=True, maintain_order=True).items() if parts else [((), rows)]
+        for values, part in groups:
+            rel_dir = "/".join(f"{k}={v}" for k, v in zip(parts, values, strict=True))
+            name = f"part-{uuid.uuid4().hex}.zstd.parquet"
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            data = part.to_arrow().cast(target)
+            if parts:
+                data = data.drop_columns(parts)
+            path = f"{self._table_path(table)}/{rel}"
+            if not self.is_s3:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            with self.fs.open(path, "wb") as fh:
+                pq.write_table(data, fh, compression="zstd", compression_level=ZSTD_LEVEL,
+                               row_group_size=ROW_GROUP_ROWS, write_statistics=True)
+            size = self.fs.size(path)
+            out.actions.append(AddAction(rel, size, dict(zip(parts, (str(v) for v in values), strict=True)),
+                                         int(time.time() * 1000), True, self._stats(data)))
+            out.rows += data.num_rows
+        return out
+
+    @staticmethod
+    def _stats(data: pa.Table) -> str:
+        stats: dict[str, Any] = {"numRecords": data.num_rows, "minValues": {}, "maxValues": {}, "nullCount": {}}
+        for name in ("timestamp", "distribution_id"):
+            if name in data.column_names:
+                col = pl.from_arrow(data.column(name))
+                assert isinstance(col, pl.Series)
+                stats["nullCount"][name] = col.null_count()
+                if col.null_count() < len(col):
+                    stats["minValues"][name] = _iso(col.min())
+                    stats["maxValues"][name] = _iso(col.max())
+        return json.dumps(stats)
+
+    # --- committing (the coordinator) --------------------------------------------------------------
+    def commit(self, files: FileSet, *, app_transactions: Sequence[tuple[str, int]] = ()) -> None:
+        """Commit written files atomically, recording each (app id, version) transaction."""
+        from deltalake import CommitProperties, Schema, Transaction
+        from deltalake.transaction import create_table_with_add_actions
+
+        schema = schemas.load(files.table)
+        txns = [Transaction(app, version) for app, version in app_transactions]
+        props = CommitProperties(app_transactions=txns) if txns else None
+        known = schema.arrow_schema()
+        wanted = pa.schema(list(known) + [pa.field(n, t) for n, t in files.extra_columns.items()
+                                          if n not in known.names])
+        dt = self.open(files.table)
+        try:
+            if dt is None:
+                create_table_with_add_actions(self.table_uri(files.table), Schema.from_arrow(wanted),
+                                              files.actions, mode="append",
+                                              partition_by=list(schema.partition_by) or None,
+                                              name=files.table, description=schema.description,
+                                              storage_options=self.storage_options, commit_properties=props)
+                return
+            current = {f.name for f in dt.schema().fields}
+            new = [f for f in wanted if f.name not in current]
+            if new:
+                dt.alter.add_columns(Schema.from_arrow(pa.schema(new)).fields)
+                dt = self.open(files.table)
+            table_schema = pa.schema(dt.schema().to_arrow())
+            dt.create_write_transaction(files.actions, mode="append", schema=table_schema,
+                                        partition_by=list(schema.partition_by) or None,
+                                        commit_properties=props)
+        except Exception as exc:  # deltalake raises several unrelated types; all mean the same to a user
+            if isinstance(exc, LakeError):
+                raise
+            raise LakeError(f"commit to {self.table_uri(files.table)} failed: {exc}") from exc
+
+    def committed_version(self, table: str, app_id: str) -> int | None:
+        dt = self.open(table)
+        return None if dt is None else dt.transaction_version(app_id)
+
+    def append_rows(self, table: str, rows: pl.DataFrame, *,
+                    app_transactions: Sequence[tuple[str, int]] = ()) -> None:
+        """Write and commit small frames in one step (rejects, manifest)."""
+        files = self.write_files(table, rows)
+        if files.actions or app_transactions:
+            self.commit(files, app_transactions=app_transactions)
+
+    def replace_rows(self, table: str, rows: pl.DataFrame, *, key: str, value: str) -> None:
+        """Atomically replace every row whose ``key`` equals ``value`` with ``rows`` (config tables)."""
+        from deltalake import write_deltalake
+
+        if not value.replace("-", "").replace("_", "").replace(":", "").replace("/", "").isalnum():
+            raise LakeError(f"refusing to use {value!r} as a {key}: unexpected characters")
+        schema = schemas.load(table)
+        arrow = rows.to_arrow().cast(schema.arrow_schema())
+        dt = self.open(table)
+        try:
+            if dt is None:
+                write_deltalake(self.table_uri(table), arrow, mode="append",
+                                storage_options=self.storage_options, name=table,
+                                description=schema.description)
+            else:
+                write_deltalake(dt, arrow, mode="overwrite", predicate=f"{key} = '{value}'")
+        except Exception as exc:
+            raise LakeError(f"replacing {key}={value} in {self.table_uri(table)} failed: {exc}") from exc

@@ -1,0 +1,106 @@
+"""The contract every reader fulfils, and the helpers they share.
+
+A reader turns one input object into :class:`Batch` values: typed rows for one lake table plus the
+rejects of the same lines. Every physical line the reader consumed is accounted for in exactly one
+of three counts (rows, line rejects, meta lines such as headers, comments and blank lines), so an
+ingest run can prove ``lines = rows + rejects + meta`` for every object.
+
+Readers are pure: bytes in, frames out. They never write to the lake, never print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import polars as pl
+
+from pipeline.inputs import ChunkStream
+
+MAX_RAW = 64 << 10
+
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),
+    "reason_code": pl.String(),
+    "reason": pl.String(),
+    "raw": pl.String(),
+    "ingested_at": pl.Datetime("us", "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What a reader knows besides the bytes."""
+
+    uri: str
+    source: str
+    distribution_id: str | None = None
+    realtime_fields: tuple[str, ...] | None = None
+    ingested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass
+class Batch:
+    """Rows for ``table`` and the rejects of the same stretch of input.
+
+    ``lines`` counts the physical lines this batch accounts for; ``meta_lines`` those among them that
+    are headers, comments or blank. Invariant: ``lines == rows.height + rejects.height(line rejects) + meta_lines``.
+    Object-level rejects (``source_line`` null) are not lines and are not counted in ``lines``.
+    """
+
+    table: str
+    rows: pl.DataFrame
+    rejects: pl.DataFrame
+    lines: int
+    meta_lines: int = 0
+
+    @property
+    def line_rejects(self) -> int:
+        return int(self.rejects.get_column("source_line").is_not_null().sum())
+
+
+Reader = Callable[[ChunkStream, ReadContext], Iterator[Batch]]
+
+
+def raw_text(line: bytes | str) -> str:
+    """A reject's raw text: invalid UTF-8 shown as ``\\xNN`` escapes, cut at 64 KiB."""
+    text = line if isinstance(line, str) else line.decode("utf-8", errors="backslashreplace")
+    return text if len(text) <= MAX_RAW else text[:MAX_RAW] + "…[cut]"
+
+
+def rejects_frame(ctx: ReadContext, lines: Sequence[int | None], codes: Sequence[str],
+                  reasons: Sequence[str], raws: Sequence[str | None]) -> pl.DataFrame:
+    """Build a rejects frame (the ``rejects`` table's columns) for this object."""
+    n = len(lines)
+    return pl.DataFrame(
+        {
+            "source": [ctx.source] * n,
+            "source_file": [ctx.uri] * n,
+            "source_line": list(lines),
+            "reason_code": list(codes),
+            "reason": list(reasons),
+            "raw": list(raws),
+            "ingested_at": [ctx.ingested_at] * n,
+        },
+        schema=REJECT_SCHEMA,
+    )
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def rejects_from_frame(ctx: ReadContext, df: pl.DataFrame) -> pl.DataFrame:
+    """Rejects from a frame with ``source_line``, ``reason_code``, ``reason``, ``raw`` columns (vectorised)."""
+    return df.select(
+        pl.lit(ctx.source, pl.String).alias("source"),
+        pl.lit(ctx.uri, pl.String).alias("source_file"),
+        pl.col("source_line").cast(pl.Int64),
+        pl.col("reason_code").cast(pl.String),
+        pl.col("reason").cast(pl.String),
+        pl.col("raw").cast(pl.String).str.slice(0, MAX_RAW),
+        pl.lit(ctx.ingested_at, pl.Datetime("us", "UTC")).alias("ingested_at"),
+    )

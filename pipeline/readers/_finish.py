@@ -1,0 +1,78 @@
+"""The common tail of the CloudFront readers: string columns in, typed rows and named rejects out.
+
+Given a frame of raw text columns already named after lake columns (plus ``source_line``), this
+module applies the null token, derives the typed UTC ``timestamp`` and ``distribution_id``, decodes
+URL-encoded fields once, casts to the schema, splits rows whose values do not fit into rejects (with
+the line's text rebuilt from its fields), and conforms the rest to the table's column order.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.readers._base import ReadContext, rejects_from_frame
+from pipeline.readers._typing import cast_columns, conform, decode_columns, nullify
+from pipeline.schemas import Schema
+
+EPOCH_S = "__epoch_seconds"  # v2's plain `timestamp` field (epoch seconds), before it becomes `timestamp`
+LINEAGE = ("source_line",)
+
+
+def _timestamp_expr(columns: list[str]) -> pl.Expr | None:
+    candidates: list[pl.Expr] = []
+    if "timestamp_ms" in columns:
+        ms = pl.col("timestamp_ms").cast(pl.Int64, strict=False)
+        candidates.append(pl.when(ms.abs() < 2**52).then(ms * 1000).cast(pl.Datetime("us", "UTC")))
+    if EPOCH_S in columns:
+        secs = pl.col(EPOCH_S).cast(pl.Float64, strict=False)
+        micros = (secs * 1_000_000).round(0)
+        candidates.append(pl.when(micros.abs() < 2**62).then(micros).cast(pl.Int64, strict=False)
+                          .cast(pl.Datetime("us", "UTC")))
+    if "date" in columns and "time" in columns:
+        text = pl.concat_str([pl.col("date"), pl.col("time")], separator=" ")
+        candidates.append(text.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", time_zone="UTC",
+                                               strict=False))
+    if not candidates:
+        return None
+    return pl.coalesce(candidates) if len(candidates) > 1 else candidates[0]
+
+
+def finish(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *,
+           distribution_id: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Type ``raw`` (text columns + ``source_line``) into (rows, rejects) for ``schema``'s table."""
+    text_cols = [c for c in raw.columns if c not in LINEAGE]
+    frame = nullify(raw, text_cols)
+    ts = _timestamp_expr(frame.columns) if "timestamp" not in frame.columns else None
+    if ts is not None:
+        frame = frame.with_columns(ts.alias("timestamp"))
+    if distribution_id is not None or "distribution_id" not in frame.columns:
+        given = pl.lit(distribution_id, pl.String)
+        frame = frame.with_columns(
+            (pl.coalesce(pl.col("distribution_id"), given) if "distribution_id" in frame.columns else given)
+            .alias("distribution_id"))
+    frame = decode_columns(frame, schema)
+    typed, reason = cast_columns(frame, schema)
+    missing_ts = typed.get_column("timestamp").is_null() if "timestamp" in typed.columns else None
+    if missing_ts is None:
+        missing_ts = pl.Series([True] * typed.height)
+    if missing_ts.any():
+        ts_reason = pl.Series(["no usable timestamp (needs date and time, timestamp(ms) or timestamp)"]
+                              * typed.height, dtype=pl.String)
+        ts_reason = ts_reason.zip_with(missing_ts, pl.Series([None] * typed.height, dtype=pl.String))
+        reason = ts_reason if reason is None else reason.fill_null(ts_reason)
+    if reason is None:
+        rows = typed
+        rejects = rejects_from_frame(ctx, pl.DataFrame(
+            schema={"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}))
+    else:
+        bad = reason.is_not_null()
+        rows = typed.filter(~bad)
+        raw_bad = raw.filter(bad)
+        line_text = pl.concat_str([pl.col(c).fill_null("") for c in text_cols], separator="\t")
+        rejects = rejects_from_frame(ctx, raw_bad.select(
+            pl.col("source_line"), pl.lit("bad_value").alias("reason_code"),
+            reason.filter(bad).alias("reason"), line_text.alias("raw")))
+    rows = rows.drop([c for c in (EPOCH_S,) if c in rows.columns])
+    rows = rows.with_columns(pl.lit(ctx.uri, pl.String).alias("source_file"),
+                             pl.col("timestamp").dt.date().alias("dt"))
+    return conform(rows, schema), rejects
