@@ -11,6 +11,7 @@ Must not: parse log lines, know about log formats or the lake.
 
 from __future__ import annotations
 
+import functools
 import glob as _glob
 import os
 from collections.abc import Iterator, Sequence
@@ -152,7 +153,7 @@ class Chunk:
     data: bytes
     first_line: int
 
-    @property
+    @functools.cached_property
     def n_lines(self) -> int:
         return self.data.count(b"\n")
 
@@ -178,21 +179,25 @@ class ChunkStream:
 
     def __iter__(self) -> Iterator[Chunk]:
         with open_binary(self.uri) as fh:
-            raw = self._decompressed(fh)
-            pending = b""
+            parts: list[bytes] = []  # decompressed blocks not yet handed out (joined once, not re-copied)
+            size = 0
             next_line = 1
-            for block in raw:
-                pending = pending + block if pending else block
-                if len(pending) < self.chunk_bytes:
+            for block in self._decompressed(fh):
+                parts.append(block)
+                size += len(block)
+                if size < self.chunk_bytes:
                     continue
-                cut = pending.rfind(b"\n") + 1
+                cut = block.rfind(b"\n") + 1
                 if cut == 0:
-                    continue  # one very long line: keep reading until it ends
-                chunk = Chunk(pending[:cut], next_line)
-                pending = pending[cut:]
+                    continue  # no line ends in this block yet: keep reading
+                data = b"".join(parts[:-1]) + block[:cut] if len(parts) > 1 else block[:cut]
+                rest = block[cut:]
+                parts, size = ([rest], len(rest)) if rest else ([], 0)
+                chunk = Chunk(data, next_line)
                 next_line += chunk.n_lines
                 self.lines += chunk.n_lines
                 yield chunk
+            pending = b"".join(parts)
             if pending:
                 if self.problem is not None:
                     cut = pending.rfind(b"\n") + 1

@@ -49,15 +49,15 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str) -
     ``what`` describes where the field list came from, for reject messages (e.g. "the #Fields header").
     """
     n = len(names)
-    n_lines = block.count(b"\n")
     pre: list[dict[str, object]] = []
     try:
         df = _read(block, n + 2)
     except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
         block, pre = _quarantine(block, first_line, n, what)
         df = _read(block, n + 2)
-    if df.height != n_lines:  # defensive: never let a parser disagreement lose lines silently
-        raise RuntimeError(f"tab reader saw {df.height} rows in {n_lines} lines")
+    # One row per physical line (blank lines included); the ingest coordinator cross-checks this
+    # against the newline count of the stream, so a parser disagreement cannot lose lines quietly.
+    n_lines = df.height
     pre_lines = {int(p["source_line"]) for p in pre}  # type: ignore[call-overload]
     cols = [f"c{i}" for i in range(n + 2)]
     line_no = pl.int_range(first_line, first_line + n_lines, dtype=pl.Int64, eager=True)

@@ -9,19 +9,25 @@ table) and keeping unknown fields as trailing string columns.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import polars as pl
 import pyarrow as pa
 
 from pipeline.decode import url_decode
-from pipeline.schemas import Column, Schema
+from pipeline.schemas import Column, Schema, parse_type
 
 NULL_TOKENS = ("-", "")
 
 
 def polars_type(col: Column) -> pl.DataType:
-    empty = pl.from_arrow(pa.array([], type=col.arrow_type))
+    return _polars_type(col.type_text)
+
+
+@functools.lru_cache(maxsize=256)
+def _polars_type(type_text: str) -> pl.DataType:
+    empty = pl.from_arrow(pa.array([], type=parse_type(type_text)))
     assert isinstance(empty, pl.Series)
     return empty.dtype
 
