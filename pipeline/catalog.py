@@ -34,6 +34,7 @@ def connect(lake: Lake | str) -> duckdb.DuckDBPyConnection:
         hidden = f"__lake_{table}"
         con.register(hidden, source)
         con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM {quote_ident(hidden)}")
+    con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as they are stored
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -28,7 +28,7 @@ def render(result: pa.Table, fmt: str) -> str:
         return json.dumps(rows, ensure_ascii=False, default=str, indent=None)
     if fmt == "csv":
         flat = frame.with_columns([pl.col(c).cast(pl.String) for c, t in frame.schema.items() if t.is_nested()])
-        return flat.write_csv()
+        return flat.write_csv().rstrip("\n")
     if fmt == "markdown":
         return _markdown(frame)
     return _table(frame)

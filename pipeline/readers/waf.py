@@ -25,7 +25,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +159,8 @@ class _Rejects:
 
 
 def _read_chunk(data: bytes, first_line: int, ctx: ReadContext) -> Batch:
+    if data and not data.endswith(b"\n"):
+        data += b"\n"  # ChunkStream always ends a chunk with one; a last line without it is still a line
     n_lines = data.count(b"\n")
     rejects = _Rejects([], [], [], [])
     try:
@@ -353,22 +355,22 @@ def _flatten(table: pa.Table) -> pa.Table:
         else:
             cols[name] = _chunks(raw, target, n, functools.partial(_retype, target=target))
     http = column("httpRequest")
-    for key, name, target in layout.http:
-        cols[name] = _chunks(http, target, n, functools.partial(_member, key=key, target=target))
+    pieces: dict[str, list[pa.Array]] = {name: [] for _, name, _ in layout.http}
+    for chunk in http.chunks if http is not None else [pa.nulls(n, layout.full.field("httpRequest").type)]:
+        members = chunk.flatten()  # children with the parent's nulls applied
+        for key, name, target in layout.http:
+            idx = chunk.type.get_field_index(key)
+            pieces[name].append(pa.nulls(len(chunk), target) if idx < 0 else _retype(members[idx], target))
+    for _, name, target in layout.http:
+        cols[name] = pa.chunked_array(pieces[name], type=target)
     return pa.table(cols)
 
 
-def _chunks(col: pa.ChunkedArray | None, target: pa.DataType, n: int, fn: Any) -> pa.ChunkedArray:
+def _chunks(col: pa.ChunkedArray | None, target: pa.DataType, n: int,
+            fn: Callable[[pa.Array], pa.Array]) -> pa.ChunkedArray:
     if col is None:
         return pa.chunked_array([pa.nulls(n, target)], type=target)
     return pa.chunked_array([fn(c) for c in col.chunks], type=target)
-
-
-def _member(arr: pa.Array, key: str, target: pa.DataType) -> pa.Array:
-    idx = arr.type.get_field_index(key) if pa.types.is_struct(arr.type) else -1
-    if idx < 0:
-        return pa.nulls(len(arr), target)
-    return _retype(arr.flatten()[idx], target)
 
 
 def _label_names(arr: pa.Array) -> pa.Array:

@@ -1,0 +1,69 @@
+"""The CLI contract: exit codes, streams, output formats, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC_33 = ROOT / "data" / "samples" / "aws-docs" / "EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9"
+
+
+def edgelake(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = str(tmp_path_factory.mktemp("cli") / "lake")
+    res = edgelake("ingest", str(DOC_33), "--lake", path, "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["files"] == 1 and summary["rows"]["cloudfront"] == 6 and summary["rejects"] == 0
+    assert set(summary["rows"]) >= {"cloudfront", "realtime", "waf"}
+    return path
+
+
+def test_sql_formats(lake: str) -> None:
+    q = "SELECT sc_status, count(*) AS n FROM cloudfront GROUP BY ALL ORDER BY sc_status"
+    as_json = json.loads(edgelake("sql", q, "--lake", lake, "--format", "json").stdout)
+    assert as_json == [{"sc_status": 200, "n": 3}, {"sc_status": 502, "n": 3}]
+    assert edgelake("sql", q, "--lake", lake, "--format", "csv").stdout.splitlines() == [
+        "sc_status,n", "200,3", "502,3"]
+    md = edgelake("sql", q, "--lake", lake, "--format", "markdown").stdout.splitlines()
+    assert md[0] == "| sc_status | n |" and md[2] == "| 200 | 3 |"
+    table = edgelake("sql", q, "--lake", lake).stdout
+    assert "(2 rows)" in table
+
+
+def test_sql_refuses_writes_without_traceback(lake: str) -> None:
+    res = edgelake("sql", "DROP VIEW cloudfront", "--lake", lake)
+    assert res.returncode == 2
+    assert "read-only" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_bad_sql_is_one_line(lake: str) -> None:
+    res = edgelake("sql", "SELECT nope FROM cloudfront", "--lake", lake)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and "nope" in res.stderr
+
+
+def test_schema_lists_columns_with_descriptions() -> None:
+    out = edgelake("schema", "cloudfront").stdout
+    assert "cs_user_agent" in out and "[cs(User-Agent)]" in out and "partitioned by dt" in out
+    assert "Traceback" not in edgelake("schema", "no-such-table").stderr
+
+
+def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
+    res = edgelake("ingest", str(tmp_path / "missing.gz"), "--lake", str(tmp_path / "lake"))
+    assert res.returncode == 2
+    assert "no such file" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_unknown_source_option(tmp_path: Path) -> None:
+    res = edgelake("ingest", str(DOC_33), "--lake", str(tmp_path / "lake"), "--source", "elb")
+    assert res.returncode == 2 and "unknown source" in res.stderr
