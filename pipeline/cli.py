@@ -37,6 +37,8 @@ def ingest(
         "--realtime-fields", help="GetRealtimeLogConfig JSON file, or a comma list of field names.")] = None,
     distribution_id: Annotated[str | None, typer.Option(
         "--distribution-id", help="Distribution id for real-time logs and get-distribution-config JSON.")] = None,
+    workers: Annotated[int, typer.Option(
+        help="Processes reading objects in parallel (0: one per core, up to 2).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Read log objects into the lake; every line becomes a row or a quarantined reject."""
@@ -46,7 +48,8 @@ def ingest(
 
     try:
         fields = load_fields(realtime_fields) if realtime_fields else None
-        opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id)
+        opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id,
+                             workers=workers)
         with _Progress() as progress:
             summary = run(inputs, lake, opts, on_object=progress.update)
     except EdgelakeError as exc:

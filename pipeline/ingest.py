@@ -14,6 +14,7 @@ a bug and stops the run loudly rather than losing lines quietly.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +29,10 @@ from pipeline.inputs import ChunkStream, InputObject, expand, head, open_binary
 from pipeline.lake import FileSet, Lake
 from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, rejects_frame
 
-FLUSH_ROWS = 500_000  # rows buffered per table before a worker writes data files
+FLUSH_ROWS = 262_144  # rows buffered per table before a worker writes data files (bounds memory)
 GROUP_OBJECTS = 64  # objects per coordinator commit
 GROUP_ROWS = 4_000_000
+MAX_AUTO_WORKERS = 2  # memory grows per worker; more rarely pays on small machines
 DATA_TABLES = ("cloudfront", "realtime", "waf")
 
 
@@ -39,6 +41,7 @@ class IngestOptions:
     source: str | None = None  # cloudfront | realtime | waf | distribution-config | web-acl; None: detect
     realtime_fields: tuple[str, ...] | None = None
     distribution_id: str | None = None
+    workers: int = 1  # processes reading objects in parallel; 1: in this process; 0: one per core (capped)
 
 
 @dataclass
@@ -264,10 +267,7 @@ def ingest(inputs: Sequence[str], lake_uri: str, opts: IngestOptions | None = No
     if on_object:
         on_object(None, 0, len(todo))
     group: list[ObjectOutcome] = []
-    for i, (obj, gen) in enumerate(todo, 1):
-        if gen > 1:
-            _forget(lake, obj.uri)
-        outcome = process_object(obj, lake, opts, ingested_at=started, generation=gen)
+    for i, outcome in enumerate(_run_units(todo, lake, opts, started), 1):
         group.append(outcome)
         if len(group) >= GROUP_OBJECTS or sum(o.row_total for o in group) >= GROUP_ROWS:
             _commit(lake, group, summary, started)
@@ -278,6 +278,46 @@ def ingest(inputs: Sequence[str], lake_uri: str, opts: IngestOptions | None = No
         _commit(lake, group, summary, started)
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
+
+
+def _worker_count(opts: IngestOptions, n_objects: int) -> int:
+    wanted = opts.workers or min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
+    return max(1, min(wanted, n_objects))
+
+
+def _unit(obj: InputObject, lake_uri: str, opts: IngestOptions, started: datetime, gen: int) -> ObjectOutcome:
+    return process_object(obj, Lake(lake_uri), opts, ingested_at=started, generation=gen)
+
+
+def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOptions,
+               started: datetime) -> Iterator[ObjectOutcome]:
+    """Run the unit of work over ``todo``, in order; in worker processes when there is more than one."""
+    for obj, gen in todo:
+        if gen > 1:
+            _forget(lake, obj.uri)
+    workers = _worker_count(opts, len(todo))
+    if workers == 1:
+        for obj, gen in todo:
+            yield process_object(obj, lake, opts, ingested_at=started, generation=gen)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Spawned (not forked) workers: Polars' thread pool does not survive fork. Each worker keeps one
+    # Polars thread so that the processes, not threads inside them, share the cores.
+    ctx = multiprocessing.get_context("spawn")
+    env_before = os.environ.get("POLARS_MAX_THREADS")
+    os.environ["POLARS_MAX_THREADS"] = os.environ.get("EDGELAKE_WORKER_THREADS", "1")
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_unit, obj, lake.uri, opts, started, gen) for obj, gen in todo]
+            for fut in futures:
+                yield fut.result()
+    finally:
+        if env_before is None:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+        else:
+            os.environ["POLARS_MAX_THREADS"] = env_before
 
 
 def _forget(lake: Lake, uri: str) -> None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import functools
 import glob as _glob
 import os
+import queue
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,7 +184,7 @@ class ChunkStream:
             parts: list[bytes] = []  # decompressed blocks not yet handed out (joined once, not re-copied)
             size = 0
             next_line = 1
-            for block in self._decompressed(fh):
+            for block in _prefetched(self._decompressed(fh)):
                 parts.append(block)
                 size += len(block)
                 if size < self.chunk_bytes:
@@ -269,6 +271,49 @@ class ChunkStream:
             self.problem = (f"gzip stream is truncated: it ends after {self.bytes_in} compressed bytes "
                             f"({self.bytes_out} decompressed) without its end marker; "
                             "kept the complete lines before the break")
+
+
+_DONE = object()
+
+
+def _prefetched(blocks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+    """Run a block iterator in a background thread, ``depth`` blocks ahead.
+
+    ISA-L keeps the GIL while it inflates, but Polars releases it while it parses and writes, so
+    inflating the next block overlaps with the reader's work on the current one.
+    """
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        q.put(block, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    worker = threading.Thread(target=produce, name="edgelake-inflate", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, bytes)
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def head(uri: str, n: int = 64 << 10) -> bytes:

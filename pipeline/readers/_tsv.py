@@ -25,6 +25,7 @@ class Parsed:
     rejects: pl.DataFrame  # source_line, reason_code, reason, raw
     lines: int
     meta_lines: int
+    comments: list[tuple[int, str]]  # (line, text) of `#` lines, when asked for; counted in meta_lines
 
 
 _REJECT_COLS = {"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}
@@ -43,10 +44,13 @@ def _field_count(line: bytes) -> int:
     return line.count(b"\t") + 1
 
 
-def parse_block(block: bytes, first_line: int, names: list[str], *, what: str) -> Parsed:
+def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
+                comments: bool = False) -> Parsed:
     """Parse ``block`` (complete lines, each ending in a newline) whose fields are ``names``.
 
     ``what`` describes where the field list came from, for reject messages (e.g. "the #Fields header").
+    With ``comments``, lines starting with ``#`` are meta lines returned in :attr:`Parsed.comments`
+    (found by a vectorised test on the parsed rows, not by scanning the bytes).
     """
     n = len(names)
     pre: list[dict[str, object]] = []
@@ -65,6 +69,15 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str) -
     bad = (pl.col(f"c{n - 1}") == "") | (pl.col(f"c{n}") != "") | (pl.col(f"c{n + 1}") != "")
     df = df.with_columns(line_no.alias("source_line"))
     flags = df.select(blank.alias("blank"), bad.alias("bad"), pl.col("source_line"))
+    found_comments: list[tuple[int, str]] = []
+    if comments:
+        hashes = df.get_column("c0").str.starts_with("#")
+        if hashes.any():
+            hit = df.filter(hashes)
+            text = hit.select(pl.concat_str([pl.col(c) for c in cols], separator="\t")
+                              .str.strip_chars_end("\t")).to_series()
+            found_comments = list(zip(hit.get_column("source_line").to_list(), text.to_list(), strict=True))
+            flags = flags.with_columns(pl.col("blank") | hashes, pl.col("bad") & ~hashes)
     if pre_lines:
         flags = flags.with_columns(pl.col("source_line").is_in(list(pre_lines)).alias("pre"))
         blank_mask = flags.get_column("blank") & ~flags.get_column("pre")
@@ -88,7 +101,7 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str) -
                          "raw": raw_text(raw)})
         rejects = pl.concat([rejects, pl.DataFrame(recs, schema=_REJECT_COLS)])
     good = df.filter(good_mask).select([pl.col(f"c{i}").alias(names[i]) for i in range(n)] + ["source_line"])
-    return Parsed(good, rejects.sort("source_line"), n_lines, meta)
+    return Parsed(good, rejects.sort("source_line"), n_lines, meta, found_comments)
 
 
 def _quarantine(block: bytes, first_line: int, n: int, what: str) -> tuple[bytes, list[dict[str, object]]]:

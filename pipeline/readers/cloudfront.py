@@ -20,7 +20,7 @@ from pipeline.inputs import Chunk, ChunkStream, open_binary
 from pipeline.readers import _json
 from pipeline.readers._base import Batch, ReadContext, raw_text, rejects_frame, rejects_from_frame
 from pipeline.readers._finish import EPOCH_S, finish
-from pipeline.readers._tsv import parse_block
+from pipeline.readers._tsv import Parsed, parse_block
 
 TABLE = "cloudfront"
 _LEGACY_NAME = re.compile(r"^([A-Z0-9]{6,20})\.(\d{4}-\d{2}-\d{2}-\d{2})\.[^/]*$")
@@ -85,45 +85,73 @@ def read_w3c(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
     dist = distribution_from_uri(ctx.uri) or ctx.distribution_id
     fields: list[str] | None = None
     for chunk in stream:
-        parts_rows: list[pl.DataFrame] = []
-        parts_rej: list[pl.DataFrame] = []
-        meta = 0
-        offset = 0
         data = chunk.data
+        # The file's own header lines lead the first chunk: take them, then try the rest as one block.
+        pos, meta, line = 0, 0, chunk.first_line
+        while data.startswith(b"#", pos):
+            end = data.index(b"\n", pos)
+            if data.startswith(b"#Fields:", pos):
+                fields = _fields(data[pos + len(b"#Fields:"):end])
+            pos, meta, line = end + 1, meta + 1, line + 1
+        if fields is not None and pos < len(data):
+            parsed = parse_block(data[pos:], line, _column_names(fields), what="the #Fields header",
+                                 comments=True)
+            if not any(text.startswith("#Fields:") for _, text in parsed.comments):
+                rows, rejects = _finish_block(parsed, schema, ctx, dist)
+                yield Batch(TABLE, rows, rejects, chunk.n_lines, meta + parsed.meta_lines)
+                continue
+        # A header inside the chunk (concatenated deliveries) or none yet: split at every `#` line.
+        batch, fields = _read_segmented(chunk, fields, schema, ctx, dist)
+        yield batch
 
-        def flush_segment(end: int) -> None:
-            nonlocal meta
-            if end <= offset:
-                return
-            block = data[offset:end]
+
+def _fields(raw: bytes) -> list[str]:
+    return raw.decode("utf-8", errors="replace").split()
+
+
+def _finish_block(parsed: Parsed, schema: schemas.Schema, ctx: ReadContext,
+                  dist: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rejects = [rejects_from_frame(ctx, parsed.rejects)]
+    rows = pl.DataFrame()
+    if parsed.frame.height:
+        rows, rej = finish(parsed.frame, schema, ctx, distribution_id=dist)
+        rejects.append(rej)
+    return rows, pl.concat(rejects)
+
+
+def _read_segmented(chunk: Chunk, fields: list[str] | None, schema: schemas.Schema, ctx: ReadContext,
+                    dist: str | None) -> tuple[Batch, list[str] | None]:
+    data = chunk.data
+    parts_rows: list[pl.DataFrame] = []
+    parts_rej: list[pl.DataFrame] = []
+    meta = 0
+    offset = 0
+    for start, end in [*_comment_lines(data), (len(data), len(data))]:
+        if start > offset:
+            block = data[offset:start]
             first = chunk.first_line + data.count(b"\n", 0, offset)
             if fields is None:
-                rows, rej, m = _headerless(block, first, ctx)
+                rej, m = _headerless(block, first, ctx)
                 parts_rej.append(rej)
                 meta += m
-                return
-            parsed = parse_block(block, first, _column_names(fields), what="the #Fields header")
-            meta += parsed.meta_lines
-            parts_rej.append(rejects_from_frame(ctx, parsed.rejects))
-            if parsed.frame.height:
-                rows_df, rej_df = finish(parsed.frame, schema, ctx, distribution_id=dist)
-                parts_rows.append(rows_df)
-                parts_rej.append(rej_df)
-
-        for start, end in _comment_lines(data):
-            flush_segment(start)
-            line = data[start:end]
+            else:
+                parsed = parse_block(block, first, _column_names(fields), what="the #Fields header")
+                meta += parsed.meta_lines
+                rows, rejects = _finish_block(parsed, schema, ctx, dist)
+                parts_rows.append(rows)
+                parts_rej.append(rejects)
+        if start < len(data):
             meta += 1
-            if line.startswith(b"#Fields:"):
-                fields = line[len(b"#Fields:"):].decode("utf-8", errors="replace").split()
-            offset = end + 1
-        flush_segment(len(data))
-        rows = pl.concat(parts_rows, how="diagonal_relaxed") if parts_rows else pl.DataFrame()
-        rejects = pl.concat(parts_rej) if parts_rej else rejects_frame(ctx, [], [], [], [])
-        yield Batch(TABLE, rows, rejects, chunk.n_lines, meta)
+            if data.startswith(b"#Fields:", start):
+                fields = _fields(data[start + len(b"#Fields:"):end])
+        offset = end + 1
+    parts_rows = [r for r in parts_rows if r.height]
+    rows = pl.concat(parts_rows, how="diagonal_relaxed") if parts_rows else pl.DataFrame()
+    rejects = pl.concat(parts_rej) if parts_rej else rejects_frame(ctx, [], [], [], [])
+    return Batch(TABLE, rows, rejects, chunk.n_lines, meta), fields
 
 
-def _headerless(block: bytes, first: int, ctx: ReadContext) -> tuple[None, pl.DataFrame, int]:
+def _headerless(block: bytes, first: int, ctx: ReadContext) -> tuple[pl.DataFrame, int]:
     """Lines before any ``#Fields:`` header cannot be mapped: reject each (blank lines are meta)."""
     lines = block.split(b"\n")[:-1]
     nums, raws = [], []
@@ -136,7 +164,7 @@ def _headerless(block: bytes, first: int, ctx: ReadContext) -> tuple[None, pl.Da
         raws.append(raw_text(line))
     n = len(nums)
     reason = "no #Fields header precedes this line, so its columns cannot be named"
-    return None, rejects_frame(ctx, nums, ["no_header"] * n, [reason] * n, raws), meta
+    return rejects_frame(ctx, nums, ["no_header"] * n, [reason] * n, raws), meta
 
 
 def read_v2_json(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:

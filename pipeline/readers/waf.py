@@ -36,7 +36,14 @@ import pyarrow.json as pa_json
 from pipeline import schemas
 from pipeline.errors import SchemaError
 from pipeline.inputs import ChunkStream
-from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, rejects_frame, rejects_from_frame
+from pipeline.readers._base import (
+    Batch,
+    ReadContext,
+    empty_rejects,
+    raw_text,
+    rejects_frame,
+    rejects_from_frame,
+)
 
 TABLE = "waf"
 
@@ -53,6 +60,7 @@ _TS_MIN_MS, _TS_MAX_MS = 946_684_800_000, 4_102_444_800_000
 # level and crashes the process on hostile nesting (about 100,000 levels).
 _MAX_BRACKETS = 512
 _INT_TEXT = re.compile(r"-?[0-9]+")
+_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
 
 
 # --- the JSON-side layout, derived from schemas/waf.toml --------------------------------------------
@@ -68,7 +76,7 @@ def _json_type(t: pa.DataType, *, loose: bool) -> pa.DataType:
         for f in t:
             key = _camel(f.name)
             if schemas.column_name(key) != f.name:
-                raise SchemaError(f"schemas/{TABLE}.toml: struct member {f.name!r} does not map to a JSON key")
+                raise SchemaError(f"schemas/{TABLE}.toml: struct member {f.name!r} has no camelCase JSON key")
             if loose or key not in _LOOSE:
                 fields.append(pa.field(key, _json_type(f.type, loose=loose)))
         return pa.struct(fields)
@@ -175,8 +183,8 @@ def _read_chunk(data: bytes, first_line: int, ctx: ReadContext) -> Batch:
             try:
                 texts.append(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
-                rejects.add(first_line + i, "invalid_utf8",
-                            f"line is not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}", raw)
+                reason = f"line is not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
+                rejects.add(first_line + i, "invalid_utf8", reason, raw)
                 texts.append(None)
         lines = pl.DataFrame({"source_line": range(first_line, first_line + n_lines), "text": texts},
                              schema={"source_line": pl.Int64, "text": pl.String}).drop_nulls("text")
@@ -239,11 +247,13 @@ def _load(text: str) -> tuple[dict[str, Any] | None, str, str]:
         obj = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         return None, "invalid_json", "line is nested too deeply to parse"
+    except json.JSONDecodeError as exc:
+        return None, "invalid_json", f"line is not valid JSON: {exc.msg} at column {exc.colno}"
     except ValueError as exc:
         return None, "invalid_json", f"line is not valid JSON: {exc}"
     if not isinstance(obj, dict):
-        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(obj), "a number")
-        return None, "not_an_object", f"line is JSON {kind}, not an object (a WAF record is one object per line)"
+        kind = _KINDS.get(type(obj), "a number")
+        return None, "not_an_object", f"line is JSON {kind}, not an object (WAF writes one object per line)"
     ts = obj.get("timestamp")
     if ts is None:
         return None, "missing_field", "record has no timestamp"
@@ -338,7 +348,7 @@ def _extra_expr(e: pl.Expr, t: pa.DataType, known: pa.DataType) -> pl.Expr | Non
 
 
 def _flatten(table: pa.Table) -> pa.Table:
-    """JSON-shaped table -> one column per schema column (snake_case, schema types), httpRequest spread out."""
+    """JSON-shaped table -> one column per schema column (schema names and types), httpRequest spread out."""
     layout = _layout()
     n = table.num_rows
     cols: dict[str, pa.ChunkedArray] = {}
@@ -527,10 +537,11 @@ def _finish(flat: pa.Table, lines: pl.DataFrame, unmodeled: pl.Series,
         reason=pl.when(ms.is_null()).then(pl.lit("record has no timestamp")).otherwise(
             pl.format("timestamp {} is not epoch milliseconds between 2000-01-01 and 2100-01-01", ms)),
         raw=pl.col("text"))
-    host_header = (pl.col("headers").list.filter(pl.element().struct.field("name").str.to_lowercase() == "host")
-                   .list.first().struct.field("value"))
+    is_host = pl.element().struct.field("name").str.to_lowercase() == "host"
+    host_header = pl.col("headers").list.filter(is_host).list.first().struct.field("value")
     rows = df.filter(usable).with_columns(
-        pl.from_epoch(ms, time_unit="ms").dt.cast_time_unit("us").dt.replace_time_zone("UTC").alias("timestamp"),
+        pl.from_epoch(ms, time_unit="ms").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+        .alias("timestamp"),
         pl.coalesce(pl.col("host"), host_header).alias("host"),
         pl.when(pl.col("request_id") != "null").then(pl.col("request_id")).alias("request_id"),
         *(pl.when(pl.col(c) != "-").then(pl.col(c)).alias(c) for c in _DASH_IS_NULL),
