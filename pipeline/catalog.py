@@ -26,11 +26,7 @@ def connect(lake: Lake | str) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     for table in schemas.table_names():
         dt = lake.open(table)
-        source: object
-        if dt is None:
-            source = schemas.load(table).arrow_schema().empty_table()
-        else:
-            source = dt.to_pyarrow_dataset()
+        source = schemas.load(table).arrow_schema().empty_table() if dt is None else dt.to_pyarrow_dataset()
         hidden = f"__lake_{table}"
         con.register(hidden, source)
         con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM {quote_ident(hidden)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -74,8 +74,8 @@ class _Progress:
     """A progress bar on stderr when it is a terminal; silent otherwise."""
 
     def __init__(self) -> None:
-        self._bar = None
-        self._task = None
+        self._bar: Any = None
+        self._task: Any = None
 
     def __enter__(self) -> _Progress:
         if sys.stderr.isatty():

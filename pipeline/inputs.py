@@ -31,6 +31,7 @@ PARQUET_MAGIC = b"PAR1"
 DEFAULT_CHUNK_BYTES = 32 << 20  # decompressed bytes per chunk: bounds memory per reader step
 _READ_BYTES = 4 << 20  # compressed bytes read from the object at a time
 _GLOB_CHARS = set("*?[")
+_ISAL_ERROR: Any = isal_zlib.error
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ class ChunkStream:
                     if not dec.unconsumed_tail:
                         break
                     out = dec.decompress(dec.unconsumed_tail, self.chunk_bytes)
-            except isal_zlib.error as exc:
+            except _ISAL_ERROR as exc:
                 self.problem = (f"gzip data is corrupt after {self.bytes_out} decompressed bytes ({exc}); "
                                 "kept the complete lines before the damage")
                 return
@@ -260,13 +261,12 @@ class ChunkStream:
             self.bytes_in += len(data)
             if not data:
                 break
-            if member_done:
-                if data.lstrip(b"\x00"):
-                    if not data.startswith(GZIP_MAGIC):
-                        self.problem = "non-gzip data follows the gzip stream; it was not read"
-                        return
-                    dec = isal_zlib.decompressobj(wbits=31)
-                    member_done = False
+            if member_done and data.lstrip(b"\x00"):
+                if not data.startswith(GZIP_MAGIC):
+                    self.problem = "non-gzip data follows the gzip stream; it was not read"
+                    return
+                dec = isal_zlib.decompressobj(wbits=31)
+                member_done = False
         if not member_done:
             self.problem = (f"gzip stream is truncated: it ends after {self.bytes_in} compressed bytes "
                             f"({self.bytes_out} decompressed) without its end marker; "

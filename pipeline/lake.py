@@ -23,7 +23,6 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline import schemas
 from pipeline.errors import LakeError
@@ -114,8 +113,9 @@ class Lake:
         """A Polars scan of a table (an empty frame of the schema's columns if it does not exist)."""
         dt = self.open(table)
         if dt is None:
-            return pl.LazyFrame(schema=pl.Schema(pl.from_arrow(schemas.load(table).arrow_schema().empty_table())
-                                                 .schema))
+            empty = pl.from_arrow(schemas.load(table).arrow_schema().empty_table())
+            assert isinstance(empty, pl.DataFrame)
+            return empty.lazy()
         return pl.scan_delta(dt)
 
     # --- writing (workers) -------------------------------------------------------------------------
@@ -196,6 +196,7 @@ class Lake:
             if new:
                 dt.alter.add_columns(Schema.from_arrow(pa.schema(new)).fields)
                 dt = self.open(files.table)
+                assert dt is not None
             table_schema = pa.schema(dt.schema().to_arrow())
             dt.create_write_transaction(files.actions, mode="append", schema=table_schema,
                                         partition_by=list(schema.partition_by) or None,

@@ -28,7 +28,10 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
 def column_name(field: str) -> str:
-    """Snake-case an AWS field name: ``cs(User-Agent)`` -> ``cs_user_agent``, ``DistributionId`` -> ``distribution_id``."""
+    """Snake-case an AWS field name.
+
+    ``cs(User-Agent)`` -> ``cs_user_agent``; ``DistributionId`` -> ``distribution_id``.
+    """
     name = _CAMEL.sub("_", field.strip()).lower()
     name = _NON_WORD.sub("_", name).strip("_")
     if not name:

@@ -243,6 +243,19 @@ def _refuse_constant(name: str) -> Any:
 
 def _load(text: str) -> tuple[dict[str, Any] | None, str, str]:
     """(record, "", "") or (None, reason_code, reason) for one line."""
+    obj, code, reason = _decode(text)
+    if obj is None:
+        return obj, code, reason
+    ts = obj.get("timestamp")
+    if ts is None:
+        return None, "missing_field", "record has no timestamp"
+    if _as_int(ts, -(1 << 63), (1 << 63) - 1) is None:
+        return None, "bad_value", f"timestamp {_short(ts)} is not an integer count of epoch milliseconds"
+    return obj, "", ""
+
+
+def _decode(text: str) -> tuple[dict[str, Any] | None, str, str]:
+    """A JSON object from one line, or (None, reason_code, reason)."""
     try:
         obj = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
@@ -254,11 +267,6 @@ def _load(text: str) -> tuple[dict[str, Any] | None, str, str]:
     if not isinstance(obj, dict):
         kind = _KINDS.get(type(obj), "a number")
         return None, "not_an_object", f"line is JSON {kind}, not an object (WAF writes one object per line)"
-    ts = obj.get("timestamp")
-    if ts is None:
-        return None, "missing_field", "record has no timestamp"
-    if _as_int(ts, -(1 << 63), (1 << 63) - 1) is None:
-        return None, "bad_value", f"timestamp {_short(ts)} is not an integer count of epoch milliseconds"
     return obj, "", ""
 
 
@@ -284,16 +292,16 @@ def _fast(lines: pl.DataFrame, clean_bytes: bytes | None,
         extra = _extras_mask(table, layout.full)
     except (pa.ArrowException, pl.exceptions.PolarsError):
         return None
-    unmodeled = pl.Series("unmodeled", [None] * lines.height, pl.String)
+    unmodeled = pl.repeat(None, lines.height, dtype=pl.String, eager=True).alias("unmodeled")
     if extra is not None and extra.any():
         picked = lines.filter(extra)
         texts: list[str | None] = []
         for line, text in picked.iter_rows():
             obj = loaded.get(line)
             if obj is None:
-                obj, _, _ = _load(text)
+                obj, _, _ = _decode(text)
                 if obj is None:
-                    return None  # Arrow accepted what json refuses (NaN, Infinity): decide per line
+                    return None  # Arrow took what json refuses (NaN, Infinity): judge line by line
             texts.append(_unmodeled_text(_fit(obj, _spec(layout.full), "")[1]))
         idx = pl.Series(range(lines.height)).filter(extra)
         unmodeled = unmodeled.scatter(idx, pl.Series(texts, dtype=pl.String))
@@ -317,7 +325,7 @@ def _extras_mask(table: pa.Table, known: pa.Schema) -> pl.Series | None:
     df = pl.from_arrow(table.select([f.name for f in table.schema if f.name not in kinds or
                                      _has_extras(f.type, kinds[f.name])]))
     assert isinstance(df, pl.DataFrame)
-    return df.select(pl.any_horizontal(exprs).fill_null(False)).to_series()
+    return df.select(pl.any_horizontal(exprs).fill_null(False).alias("extra")).to_series()
 
 
 def _has_extras(t: pa.DataType, known: pa.DataType) -> bool:
