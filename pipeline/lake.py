@@ -30,6 +30,7 @@ from pipeline.inputs import filesystem, storage_options
 
 ROW_GROUP_ROWS = 262_144  # rows per Parquet row group: big enough for scans, small enough to skip
 ZSTD_LEVEL = 1
+STAT_CHARS = 64  # string statistics are cut to this many characters
 
 
 @dataclass
@@ -160,14 +161,31 @@ class Lake:
 
     @staticmethod
     def _stats(data: pl.DataFrame) -> str:
+        """Delta file statistics for every flat column.
+
+        Readers prune files with these; delta-rs' Arrow dataset treats a column without min/max as
+        matching nothing, so every flat column gets them (long strings cut to a valid bound).
+        """
+        flat = [c for c, t in data.schema.items() if not t.is_nested()]
         stats: dict[str, Any] = {"numRecords": data.height, "minValues": {}, "maxValues": {}, "nullCount": {}}
-        for name in ("timestamp", "distribution_id"):
-            if name in data.columns:
-                col = data.get_column(name)
-                stats["nullCount"][name] = col.null_count()
-                if col.null_count() < len(col):
-                    stats["minValues"][name] = _iso(col.min())
-                    stats["maxValues"][name] = _iso(col.max())
+        if not flat:
+            return json.dumps(stats)
+        summary = data.select(
+            *[pl.col(c).null_count().alias(f"n:{c}") for c in flat],
+            *[pl.col(c).min().alias(f"lo:{c}") for c in flat],
+            *[pl.col(c).max().alias(f"hi:{c}") for c in flat],
+        ).row(0, named=True)
+        for c in flat:
+            stats["nullCount"][c] = summary[f"n:{c}"]
+            lo, hi = summary[f"lo:{c}"], summary[f"hi:{c}"]
+            if lo is None:
+                continue
+            if isinstance(lo, str) and len(lo) > STAT_CHARS:
+                lo = lo[:STAT_CHARS]
+            if isinstance(hi, str) and len(hi) > STAT_CHARS:
+                hi = hi[:STAT_CHARS] + "\U0010ffff"  # still above every value with that prefix
+            stats["minValues"][c] = _iso(lo)
+            stats["maxValues"][c] = _iso(hi)
         return json.dumps(stats)
 
     # --- committing (the coordinator) --------------------------------------------------------------

@@ -113,14 +113,19 @@ def _layout() -> _Layout:
         members = pa.struct([pa.field(k, _json_type(t, loose=loose)) for k, _, t in http])
         return pa.schema([*fields, pa.field("httpRequest", members)])
 
-    polars_schema = dict(pl.from_arrow(schema.arrow_schema().empty_table()).schema)  # type: ignore[union-attr]
-    return _Layout(schema, top, http, record(True), record(False), polars_schema)
+    return _Layout(schema, top, http, record(True), record(False), polars_schema(schema))
+
+
+def polars_schema(schema: schemas.Schema) -> dict[str, pl.DataType]:
+    """The Polars dtypes of ``schema``'s columns, in order (what Polars makes of its Arrow types)."""
+    empty = pl.from_arrow(schema.arrow_schema().empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    return dict(empty.schema)
 
 
 def conform(df: pl.DataFrame, schema: schemas.Schema) -> pl.DataFrame:
     """``df`` with exactly ``schema``'s columns, in order and typed: missing ones become typed nulls."""
-    target = (_layout().polars if schema.name == TABLE
-              else dict(pl.from_arrow(schema.arrow_schema().empty_table()).schema))  # type: ignore[union-attr]
+    target = _layout().polars if schema.name == TABLE else polars_schema(schema)
     exprs = []
     for name, dtype in target.items():
         if name not in df.columns:
