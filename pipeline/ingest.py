@@ -147,12 +147,13 @@ def process_object(obj: InputObject, lake: Lake, opts: IngestOptions, *, ingeste
     ctx = ReadContext(uri=obj.uri, source=source, distribution_id=opts.distribution_id,
                       realtime_fields=opts.realtime_fields, ingested_at=ingested_at)
     if kind is None:
-        out.problem = ("could not tell which log this is from its content (not CloudFront, real-time, WAF "
+        sample = head(obj.uri, 200)
+        empty = not sample.strip()
+        out.problem = ("the object is empty" if empty else
+                       "could not tell which log this is from its content (not CloudFront, real-time, WAF "
                        "or a distribution config); pass --source if you know")
-        if obj.size == 0:
-            out.problem = "the object is empty"
-        out.rejects = rejects_frame(ctx, [None], ["empty_object" if obj.size == 0 else "unknown_source"],
-                                    [out.problem], [raw_text(head(obj.uri, 200))])
+        out.rejects = rejects_frame(ctx, [None], ["empty_object" if empty else "unknown_source"],
+                                    [out.problem], [None if empty else raw_text(sample)])
         return out
     try:
         if kind in ("distribution-config", "web-acl"):

@@ -16,6 +16,7 @@ import glob as _glob
 import os
 import queue
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 DEFAULT_CHUNK_BYTES = 32 << 20  # decompressed bytes per chunk: bounds memory per reader step
 _READ_BYTES = 4 << 20  # compressed bytes read from the object at a time
+_FEED_BYTES = 256 << 10  # compressed bytes handed to the inflater at a time
 _GLOB_CHARS = set("*?[")
 _ISAL_ERROR: Any = isal_zlib.error
 
@@ -236,32 +238,40 @@ class ChunkStream:
         data = first
         member_done = False
         while True:
-            try:
-                out = dec.decompress(data, self.chunk_bytes)
-                while True:
-                    if out:
-                        self.bytes_out += len(out)
-                        yield out
-                    if not dec.unconsumed_tail:
+            # Feed the inflater small slices: when the data turns out corrupt, only the output of the
+            # last slice is lost, not everything decoded since the last 4 MiB read.
+            pos = 0
+            while pos < len(data):
+                piece = data[pos:pos + _FEED_BYTES]
+                pos += len(piece)
+                try:
+                    out = dec.decompress(piece, self.chunk_bytes)
+                    while True:
+                        if out:
+                            self.bytes_out += len(out)
+                            yield out
+                        if not dec.unconsumed_tail:
+                            break
+                        out = dec.decompress(dec.unconsumed_tail, self.chunk_bytes)
+                except _ISAL_ERROR as exc:
+                    # ISA-L gives no output from the call that failed: recover what precedes the damage
+                    # with zlib, fed a few KiB at a time, skipping what was already handed out.
+                    yield from self._salvage()
+                    self.problem = (f"gzip data is corrupt after {self.bytes_out} decompressed bytes ({exc}); "
+                                    "kept the complete lines before the damage")
+                    return
+                if dec.eof:
+                    rest = dec.unused_data + data[pos:]
+                    member_done = True
+                    if not rest.lstrip(b"\x00"):
                         break
-                    out = dec.decompress(dec.unconsumed_tail, self.chunk_bytes)
-            except _ISAL_ERROR as exc:
-                self.problem = (f"gzip data is corrupt after {self.bytes_out} decompressed bytes ({exc}); "
-                                "kept the complete lines before the damage")
-                return
-            if dec.eof:
-                rest = dec.unused_data
-                member_done = True
-                if rest.lstrip(b"\x00"):
                     # concatenated gzip members (several deliveries cat-ed together)
                     if not rest.startswith(GZIP_MAGIC):
-                        self.problem = (f"{len(rest)} bytes of non-gzip data follow the gzip stream; "
-                                        "they were not read")
+                        self.problem = f"{len(rest)} bytes of non-gzip data follow the gzip stream; not read"
                         return
                     dec = isal_zlib.decompressobj(wbits=31)
                     member_done = False
-                    data = rest
-                    continue
+                    data, pos = rest, 0
             data = fh.read(_READ_BYTES)
             self.bytes_in += len(data)
             if not data:
@@ -276,6 +286,30 @@ class ChunkStream:
             self.problem = (f"gzip stream is truncated: it ends after {self.bytes_in} compressed bytes "
                             f"({self.bytes_out} decompressed) without its end marker; "
                             "kept the complete lines before the break")
+
+
+    def _salvage(self) -> Iterator[bytes]:
+        skip = self.bytes_out
+        produced = 0
+        with open_binary(self.uri) as fh:
+            data = fh.read()
+        dec = zlib.decompressobj(wbits=31)
+        pos = 0
+        try:
+            while pos < len(data):
+                piece = data[pos:pos + 4096]
+                pos += len(piece)
+                out = dec.decompress(piece)
+                if dec.eof:
+                    rest = dec.unused_data + data[pos:]
+                    dec, data, pos = zlib.decompressobj(wbits=31), rest, 0
+                start = max(0, skip - produced)
+                produced += len(out)
+                if start < len(out):
+                    self.bytes_out += len(out) - start
+                    yield out[start:]
+        except zlib.error:
+            return
 
 
 _DONE = object()

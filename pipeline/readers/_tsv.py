@@ -115,7 +115,7 @@ def _quarantine(block: bytes, first_line: int, n: int, what: str) -> tuple[bytes
         except UnicodeDecodeError as exc:
             reason = ("invalid_utf8", f"bytes {exc.start}-{exc.end} are not valid UTF-8 ({exc.reason})")
         else:
-            if any(line.split(b"\t")[n:]):  # anything but empty fields after the declared ones
+            if any(line.rstrip(b"\r").split(b"\t")[n:]):  # anything but empty fields after the declared ones
                 reason = ("field_count",
                           f"line has {_field_count(line)} tab-separated fields; {what} declares {n}")
         if reason is not None:
