@@ -29,16 +29,18 @@ from pipeline.readers.cloudfront import read_w3c
 def load(directory: str) -> list[pl.DataFrame]:
     frames = []
     for path in sorted(glob.glob(f"{directory}/*.gz")):
-        frames.extend(b.rows for b in read_w3c(ChunkStream(path), ReadContext(uri=path, source="cloudfront"))
-                      if b.rows.height)
+        frames.extend(
+            b.rows for b in read_w3c(ChunkStream(path), ReadContext(uri=path, source="cloudfront")) if b.rows.height
+        )
     return frames
 
 
 def via_write_deltalake(frames: list[pl.DataFrame], root: Path) -> None:
     props = WriterProperties(compression="ZSTD", compression_level=1)
     for frame in frames:
-        write_deltalake(str(root / "cloudfront"), frame.to_arrow(), partition_by=["dt"], mode="append",
-                        writer_properties=props)
+        write_deltalake(
+            str(root / "cloudfront"), frame.to_arrow(), partition_by=["dt"], mode="append", writer_properties=props
+        )
 
 
 def via_files_and_commit(frames: list[pl.DataFrame], root: Path) -> None:
@@ -57,8 +59,10 @@ def main() -> None:
     frames = load(args.directory)
     rows = sum(f.height for f in frames)
     print(f"{rows:,} rows in {len(frames)} batches")
-    for name, fn in (("write_deltalake per batch", via_write_deltalake),
-                     ("polars files + one commit", via_files_and_commit)):
+    for name, fn in (
+        ("write_deltalake per batch", via_write_deltalake),
+        ("polars files + one commit", via_files_and_commit),
+    ):
         times = []
         for _ in range(args.runs):
             root = Path(tempfile.mkdtemp(prefix="edgelake-delta-bench-"))
