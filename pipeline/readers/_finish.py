@@ -68,7 +68,7 @@ def finish(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *,
         bad = reason.is_not_null()
         rows = typed.filter(~bad)
         raw_bad = raw.filter(bad)
-        line_text = pl.concat_str([pl.col(c).fill_null("") for c in text_cols], separator="\t")
+        line_text = pl.concat_str([pl.col(c).cast(pl.String).fill_null("-") for c in text_cols], separator="\t")
         rejects = rejects_from_frame(ctx, raw_bad.select(
             pl.col("source_line"), pl.lit("bad_value").alias("reason_code"),
             reason.filter(bad).alias("reason"), line_text.alias("raw")))

@@ -31,12 +31,14 @@ class Parsed:
 _REJECT_COLS = {"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}
 
 
-def _read(block: bytes, width: int) -> pl.DataFrame:
+def _read(block: bytes, width: int, types: dict[int, pl.DataType] | None = None) -> pl.DataFrame:
+    # `-` (AWS's "no value") becomes null while parsing; a missing field stays "" so that a short
+    # line can be told from a line whose last field is `-`.
+    schema = {f"c{i}": (types or {}).get(i, pl.String()) for i in range(width)}
     return pl.read_csv(
-        block, has_header=False, separator="\t", quote_char=None,
-        schema={f"c{i}": pl.String for i in range(width)}, truncate_ragged_lines=False,
-        empty_string_is_null=False, missing_columns="insert", raise_if_empty=False,
-        infer_schema=False,
+        block, has_header=False, separator="\t", quote_char=None, schema=schema, null_values=["-"],
+        truncate_ragged_lines=False, empty_string_is_null=False, missing_columns="insert",
+        raise_if_empty=False, infer_schema=False,
     )
 
 
@@ -45,36 +47,48 @@ def _field_count(line: bytes) -> int:
 
 
 def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
-                comments: bool = False) -> Parsed:
+                comments: bool = False, types: dict[str, pl.DataType] | None = None) -> Parsed:
     """Parse ``block`` (complete lines, each ending in a newline) whose fields are ``names``.
 
     ``what`` describes where the field list came from, for reject messages (e.g. "the #Fields header").
     With ``comments``, lines starting with ``#`` are meta lines returned in :attr:`Parsed.comments`
     (found by a vectorised test on the parsed rows, not by scanning the bytes).
+    ``types`` names numeric columns Polars may parse directly; when any value in the block does not
+    parse, the block is read as text instead and the typing step names the offending rows.
     """
     n = len(names)
     pre: list[dict[str, object]] = []
+    # The first and last declared fields stay text: they tell blank and short lines apart.
+    native = {i: t for i, name in enumerate(names) if (t := (types or {}).get(name)) is not None
+              and 0 < i < n - 1}
     try:
-        df = _read(block, n + 2)
-    except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
-        block, pre = _quarantine(block, first_line, n, what)
-        df = _read(block, n + 2)
+        df = _read(block, n + 2, native)
+    except pl.exceptions.PolarsError:
+        native = {}
+        try:
+            df = _read(block, n + 2)
+        except pl.exceptions.PolarsError:
+            block, pre = _quarantine(block, first_line, n, what)
+            df = _read(block, n + 2)
     # One row per physical line (blank lines included); the ingest coordinator cross-checks this
     # against the newline count of the stream, so a parser disagreement cannot lose lines quietly.
     n_lines = df.height
     pre_lines = {int(p["source_line"]) for p in pre}  # type: ignore[call-overload]
     cols = [f"c{i}" for i in range(n + 2)]
     line_no = pl.int_range(first_line, first_line + n_lines, dtype=pl.Int64, eager=True)
-    blank = pl.all_horizontal([pl.col(c) == "" for c in cols])
-    bad = (pl.col(f"c{n - 1}") == "") | (pl.col(f"c{n}") != "") | (pl.col(f"c{n + 1}") != "")
+    text_cols = [c for i, c in enumerate(cols) if i not in native]
+    blank = pl.all_horizontal([pl.col(c).eq_missing("") for c in text_cols]
+                              + [pl.col(f"c{i}").is_null() for i in native])
+    bad = (pl.col(f"c{n - 1}").eq_missing("") | ~pl.col(f"c{n}").eq_missing("")
+           | ~pl.col(f"c{n + 1}").eq_missing(""))
     df = df.with_columns(line_no.alias("source_line"))
     flags = df.select(blank.alias("blank"), bad.alias("bad"), pl.col("source_line"))
     found_comments: list[tuple[int, str]] = []
     if comments:
-        hashes = df.get_column("c0").str.starts_with("#")
+        hashes = df.get_column("c0").str.starts_with("#").fill_null(False)
         if hashes.any():
             hit = df.filter(hashes)
-            text = hit.select(pl.concat_str([pl.col(c) for c in cols], separator="\t")
+            text = hit.select(pl.concat_str([pl.col(c).cast(pl.String).fill_null("-") for c in cols], separator="\t")
                               .str.strip_chars_end("\t")).to_series()
             found_comments = list(zip(hit.get_column("source_line").to_list(), text.to_list(), strict=True))
             flags = flags.with_columns(pl.col("blank") | hashes, pl.col("bad") & ~hashes)
@@ -100,7 +114,8 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
                          "reason": f"line has {found} tab-separated fields; {what} declares {n}",
                          "raw": raw_text(raw)})
         rejects = pl.concat([rejects, pl.DataFrame(recs, schema=_REJECT_COLS)])
-    good = df.filter(good_mask).select([pl.col(f"c{i}").alias(names[i]) for i in range(n)] + ["source_line"])
+    kept = df if bool(good_mask.all()) else df.filter(good_mask)
+    good = kept.select([pl.col(f"c{i}").alias(names[i]) for i in range(n)] + ["source_line"])
     return Parsed(good, rejects.sort("source_line"), n_lines, meta, found_comments)
 
 

@@ -32,9 +32,23 @@ def _polars_type(type_text: str) -> pl.DataType:
     return empty.dtype
 
 
+_NATIVE = ("int8", "int16", "int32", "int64", "float32", "float64")
+
+
+def native_types(schema: Schema, names: Iterable[str]) -> dict[str, pl.DataType]:
+    """Numeric columns among ``names`` that the CSV parser can type directly (no text detour)."""
+    out: dict[str, pl.DataType] = {}
+    for name in names:
+        col = schema.by_name.get(name)
+        if col is not None and col.type_text in _NATIVE:
+            out[name] = polars_type(col)
+    return out
+
+
 def nullify(frame: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
     """``-`` and empty text mean "no value" in every field."""
-    exprs = [pl.when(~pl.col(c).is_in(NULL_TOKENS)).then(pl.col(c)).alias(c) for c in columns]
+    exprs = [pl.when(~pl.col(c).is_in(NULL_TOKENS)).then(pl.col(c)).alias(c) for c in columns
+             if frame.schema[c] == pl.String]
     return frame.with_columns(exprs) if exprs else frame
 
 

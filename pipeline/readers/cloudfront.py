@@ -21,6 +21,7 @@ from pipeline.readers import _json
 from pipeline.readers._base import Batch, ReadContext, raw_text, rejects_frame, rejects_from_frame
 from pipeline.readers._finish import EPOCH_S, finish
 from pipeline.readers._tsv import Parsed, parse_block
+from pipeline.readers._typing import native_types
 
 TABLE = "cloudfront"
 _LEGACY_NAME = re.compile(r"^([A-Z0-9]{6,20})\.(\d{4}-\d{2}-\d{2}-\d{2})\.[^/]*$")
@@ -94,8 +95,9 @@ def read_w3c(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
                 fields = _fields(data[pos + len(b"#Fields:"):end])
             pos, meta, line = end + 1, meta + 1, line + 1
         if fields is not None and pos < len(data):
-            parsed = parse_block(data[pos:], line, _column_names(fields), what="the #Fields header",
-                                 comments=True)
+            names = _column_names(fields)
+            parsed = parse_block(data[pos:], line, names, what="the #Fields header", comments=True,
+                                 types=native_types(schema, names))
             if not any(text.startswith("#Fields:") for _, text in parsed.comments):
                 rows, rejects = _finish_block(parsed, schema, ctx, dist)
                 yield Batch(TABLE, rows, rejects, chunk.n_lines, meta + parsed.meta_lines)

@@ -23,6 +23,7 @@ from pipeline.inputs import ChunkStream
 from pipeline.readers._base import Batch, ReadContext, rejects_from_frame
 from pipeline.readers._finish import finish
 from pipeline.readers._tsv import parse_block
+from pipeline.readers._typing import native_types
 
 TABLE = "realtime"
 
@@ -83,8 +84,9 @@ def read_realtime(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
     fields = list(ctx.realtime_fields)
     names = [schema.column_for_field(f).name for f in fields]
     what = f"the real-time field list ({len(fields)} fields)"
+    typed = native_types(schema, names)
     for chunk in stream:
-        parsed = parse_block(chunk.data, chunk.first_line, names, what=what)
+        parsed = parse_block(chunk.data, chunk.first_line, names, what=what, types=typed)
         rejects = [rejects_from_frame(ctx, parsed.rejects)]
         rows = pl.DataFrame()
         if parsed.frame.height:
