@@ -10,6 +10,9 @@ connection is locked down: no file or network access, no configuration changes.
 
 from __future__ import annotations
 
+import atexit
+import weakref
+
 import duckdb
 import pyarrow as pa
 
@@ -21,9 +24,21 @@ from pipeline.sqlutil import quote_ident
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
 
 
+_OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    # A connection still holding Arrow datasets when the interpreter tears down can abort the
+    # process (exit 134); closing them first makes every exit clean.
+    for con in list(_OPEN):
+        con.close()
+
+
 def connect(lake: Lake | str) -> duckdb.DuckDBPyConnection:
     lake = Lake(lake) if isinstance(lake, str) else lake
     con = duckdb.connect()
+    _OPEN.add(con)
     for table in schemas.table_names():
         dt = lake.open(table)
         source = schemas.load(table).arrow_schema().empty_table() if dt is None else dt.to_pyarrow_dataset()

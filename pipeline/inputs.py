@@ -200,7 +200,7 @@ class ChunkStream:
                 cut = block.rfind(b"\n") + 1
                 if cut == 0:
                     continue  # no line ends in this block yet: keep reading
-                data = b"".join(parts[:-1]) + block[:cut] if len(parts) > 1 else block[:cut]
+                data = b"".join([*parts[:-1], memoryview(block)[:cut]])  # one copy, not two
                 rest = block[cut:]
                 parts, size = ([rest], len(rest)) if rest else ([], 0)
                 chunk = Chunk(data, next_line)
