@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import atexit
 import weakref
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -19,9 +21,12 @@ import pyarrow as pa
 from pipeline import schemas
 from pipeline.errors import QueryError
 from pipeline.lake import Lake
+from pipeline.queries import NamedQuery
 from pipeline.sqlutil import quote_ident
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
+VIEW_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
+DERIVED_VIEWS = ("edge_requests", "resolved_requests")  # in dependency order
 
 
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
@@ -45,6 +50,8 @@ def connect(lake: Lake | str) -> duckdb.DuckDBPyConnection:
         hidden = f"__lake_{table}"
         con.register(hidden, source)
         con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM {quote_ident(hidden)}")
+    for name in DERIVED_VIEWS:  # views and macros over the tables, shared by the named queries
+        con.execute((VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8"))
     con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as they are stored
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -71,3 +78,11 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | 
         return con.sql(sql, params=params or None).to_arrow_table()
     except duckdb.Error as exc:
         raise QueryError(str(exc).strip()) from exc
+
+
+def run_named(con: duckdb.DuckDBPyConnection, named: NamedQuery, params: dict[str, Any]) -> pa.Table:
+    """Run a named query with its (already checked) parameters bound by DuckDB."""
+    try:
+        return con.sql(named.sql, params=params).to_arrow_table()
+    except duckdb.Error as exc:
+        raise QueryError(f"{named.path.name}: {str(exc).strip()}") from exc

@@ -117,6 +117,58 @@ def sql(
 
 
 @app.command()
+def query(
+    name: Annotated[str | None, typer.Argument(help="A named query (see --list).")] = None,
+    lake: Annotated[str | None, typer.Option("--lake", help="Lake root: a directory or an s3:// prefix.")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="KEY=VALUE, repeatable; see --list for each query's parameters.")] = None,
+    engine: Annotated[str, typer.Option(help="duckdb | polars (same rows either way)")] = "duckdb",
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json | markdown | parquet")] = "table",
+    out: Annotated[str | None, typer.Option("--out", help="File to write (required for parquet).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List every named query and its parameters.")] = False,
+) -> None:
+    """Run a named analysis (hit-ratio, status-mix, failover, waf-fp-candidates, rate-sizing, ...)."""
+    from pipeline import queries
+    from pipeline.analyses import run
+    from pipeline.render import FORMATS, render
+
+    try:
+        if list_ or name is None:
+            for q in queries.catalog().values():
+                typer.echo(f"{q.name}\n  {q.description}")
+                for p in q.params:
+                    default = "required" if p.required else f"default {p.default}"
+                    choices = f" [{'|'.join(p.choices)}]" if p.choices else ""
+                    typer.echo(f"    --param {p.name}=<{p.type}>{choices} ({default}) {p.doc}")
+            return
+        if lake is None:
+            raise UsageError("--lake is required to run a query")
+        values: dict[str, str] = {}
+        for item in param or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise UsageError(f"--param {item!r} is not KEY=VALUE")
+            values[key.strip()] = value
+        if fmt not in (*FORMATS, "parquet"):
+            raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}, parquet")
+        result = run(name, lake, values, engine=engine)
+        if fmt == "parquet":
+            if not out:
+                raise UsageError("--format parquet needs --out FILE")
+            result.write_parquet(out)
+            typer.echo(f"wrote {result.height} rows to {out}", err=True)
+            return
+        text = render(result.to_arrow(), fmt)
+        if out:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(text + "\n")
+        else:
+            typer.echo(text)
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
 def schema(table: Annotated[str | None, typer.Argument(help="A table name; all tables if omitted.")] = None,
            ) -> None:
     """Describe the lake's tables: every column, its type and what it holds."""

@@ -27,7 +27,8 @@ def _files(*patterns: str) -> list[str]:
     found: list[str] = []
     for pattern in patterns:
         found.extend(sorted(glob.glob(str(SAMPLES / pattern), recursive=True)))
-    return [f for f in found if Path(f).is_file() and not f.endswith(".md")]
+    # README files and the scripts that rebuilt the samples (`_make.py`) are not logs
+    return [f for f in found if Path(f).is_file() and not f.endswith(".md") and not Path(f).name.startswith("_")]
 
 
 def _steps() -> list[tuple[str, list[str], IngestOptions]]:
@@ -39,7 +40,7 @@ def _steps() -> list[tuple[str, list[str], IngestOptions]]:
         ("CloudFront real-time logs (fields from the real-time log config)",
          _files("realtime/**/*.gz"),
          IngestOptions(source="realtime", realtime_fields=rt_fields, distribution_id="E2EXAMPLE1")),
-        ("AWS WAF logs", _files("waf/**/*.gz", "waf/**/*.log"), IngestOptions(source="waf")),
+        ("AWS WAF logs", _files("waf/**/*.gz", "waf/**/*.log", "waf/aws-docs.jsonl"), IngestOptions(source="waf")),
         ("Distribution configs (get-distribution) and a web ACL",
          _files("distribution/*.get-distribution.json", "webacl/*.json"), IngestOptions()),
         ("A get-distribution-config export, which needs --distribution-id",

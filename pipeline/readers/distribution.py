@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from pipeline import schemas
 from pipeline.errors import ConfigError
+from pipeline.patterns import pattern_regex
 
 TABLES = ("distributions", "behaviors", "origins", "origin_groups")
 
@@ -452,6 +453,7 @@ def _behavior_rows(cfg: JsonNode, origin_ids: set[str], group_ids: set[str]) -> 
         rows.append({
             "precedence": precedence,
             "path_pattern": pattern,
+            "path_regex": pattern_regex(pattern),
             "is_default": is_default,
             "target_origin_id": target,
             "target_is_group": target in group_ids,
