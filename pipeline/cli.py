@@ -38,7 +38,7 @@ def ingest(
     distribution_id: Annotated[str | None, typer.Option(
         "--distribution-id", help="Distribution id for real-time logs and get-distribution-config JSON.")] = None,
     workers: Annotated[int, typer.Option(
-        help="Processes reading objects in parallel (0: one per core, up to 2).")] = 1,
+        help="Processes reading objects in parallel (0: automatic, up to 2 for large inputs).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Read log objects into the lake; every line becomes a row or a quarantined reject."""

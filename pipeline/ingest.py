@@ -29,10 +29,11 @@ from pipeline.inputs import ChunkStream, InputObject, expand, head, open_binary
 from pipeline.lake import FileSet, Lake
 from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, rejects_frame
 
-FLUSH_ROWS = 262_144  # rows buffered per table before a worker writes data files (bounds memory)
+FLUSH_ROWS = 131_072  # rows buffered per table before a worker writes data files (bounds memory)
 GROUP_OBJECTS = 64  # objects per coordinator commit
 GROUP_ROWS = 4_000_000
 MAX_AUTO_WORKERS = 2  # memory grows per worker; more rarely pays on small machines
+AUTO_WORKERS_BYTES = 32 << 20  # compressed input size from which automatic mode uses worker processes
 DATA_TABLES = ("cloudfront", "realtime", "waf")
 
 
@@ -41,7 +42,7 @@ class IngestOptions:
     source: str | None = None  # cloudfront | realtime | waf | distribution-config | web-acl; None: detect
     realtime_fields: tuple[str, ...] | None = None
     distribution_id: str | None = None
-    workers: int = 1  # processes reading objects in parallel; 1: in this process; 0: one per core (capped)
+    workers: int = 0  # processes reading objects in parallel; 1: in this process; 0: automatic
 
 
 @dataclass
@@ -281,9 +282,14 @@ def ingest(inputs: Sequence[str], lake_uri: str, opts: IngestOptions | None = No
     return summary
 
 
-def _worker_count(opts: IngestOptions, n_objects: int) -> int:
-    wanted = opts.workers or min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
-    return max(1, min(wanted, n_objects))
+def _worker_count(opts: IngestOptions, todo: list[tuple[InputObject, int]]) -> int:
+    if opts.workers:
+        return max(1, min(opts.workers, len(todo)))
+    # Automatic: worker processes pay ~0.5 s each to start, so only for inputs that take longer than that.
+    total = sum(obj.size or 0 for obj, _ in todo)
+    if len(todo) < 2 or total < AUTO_WORKERS_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS, len(todo)))
 
 
 def _unit(obj: InputObject, lake_uri: str, opts: IngestOptions, started: datetime, gen: int) -> ObjectOutcome:
@@ -296,7 +302,7 @@ def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOpti
     for obj, gen in todo:
         if gen > 1:
             _forget(lake, obj.uri)
-    workers = _worker_count(opts, len(todo))
+    workers = _worker_count(opts, todo)
     if workers == 1:
         for obj, gen in todo:
             yield process_object(obj, lake, opts, ingested_at=started, generation=gen)
@@ -308,12 +314,18 @@ def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOpti
     # Polars thread so that the processes, not threads inside them, share the cores.
     ctx = multiprocessing.get_context("spawn")
     env_before = os.environ.get("POLARS_MAX_THREADS")
-    os.environ["POLARS_MAX_THREADS"] = os.environ.get("EDGELAKE_WORKER_THREADS", "1")
+    os.environ["POLARS_MAX_THREADS"] = os.environ.get("EDGELAKE_WORKER_THREADS", "2")
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_unit, obj, lake.uri, opts, started, gen) for obj, gen in todo]
-            for fut in futures:
-                yield fut.result()
+        # This process is one of the workers: it reads every `workers`-th object itself while the
+        # pool's processes read the others, so N workers cost N processes, not N + 1.
+        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx) as pool:
+            futures = {i: pool.submit(_unit, obj, lake.uri, opts, started, gen)
+                       for i, (obj, gen) in enumerate(todo) if i % workers}
+            for i, (obj, gen) in enumerate(todo):
+                if i in futures:
+                    yield futures.pop(i).result()
+                else:
+                    yield process_object(obj, lake, opts, ingested_at=started, generation=gen)
     finally:
         if env_before is None:
             os.environ.pop("POLARS_MAX_THREADS", None)

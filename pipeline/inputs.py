@@ -29,7 +29,7 @@ from pipeline.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
-DEFAULT_CHUNK_BYTES = 32 << 20  # decompressed bytes per chunk: bounds memory per reader step
+DEFAULT_CHUNK_BYTES = 16 << 20  # decompressed bytes per chunk: bounds memory per reader step
 _READ_BYTES = 4 << 20  # compressed bytes read from the object at a time
 _FEED_BYTES = 256 << 10  # compressed bytes handed to the inflater at a time
 _GLOB_CHARS = set("*?[")
