@@ -169,6 +169,18 @@ def query(
 
 
 @app.command()
+def console(lake: LakeOpt) -> None:
+    """Interactive read-only SQL console over the lake; reads statements from stdin when it is piped."""
+    from pipeline.console import main as run_console
+
+    try:
+        code = run_console(lake)
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    raise typer.Exit(code)
+
+
+@app.command()
 def schema(table: Annotated[str | None, typer.Argument(help="A table name; all tables if omitted.")] = None,
            ) -> None:
     """Describe the lake's tables: every column, its type and what it holds."""

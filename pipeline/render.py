@@ -45,7 +45,7 @@ def _table(frame: pl.DataFrame, max_width: int = 60) -> str:
     cols = frame.columns
     cells = [[_cell(v)[:max_width] for v in row] for row in frame.iter_rows()]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
-    line = "+".join("-" * (w + 2) for w in widths)
+    line = "-+-".join("-" * w for w in widths)
     out = [" | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)), line]
     out += [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
     out.append(f"({frame.height} row{'s' if frame.height != 1 else ''})")
