@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -68,6 +69,61 @@ def ingest(
                    f"\"SELECT * FROM rejects WHERE ingested_at = (SELECT max(ingested_at) FROM rejects)\" "
                    f"--lake {lake}", err=True)
     raise typer.Exit(1 if summary.rejects or summary.failed else 0)
+
+
+@app.command()
+def nightly(
+    inputs: Annotated[list[str], typer.Argument(help="s3:// prefixes or local directories holding log objects.")],
+    lake: LakeOpt,
+    since: Annotated[str | None, typer.Option(
+        help="Only objects last modified at or after this UTC date/time (e.g. 2025-03-13), not by the "
+             "date in their names: late objects belong to older partitions.")] = None,
+    source: Annotated[str | None, typer.Option(help="As for ingest; default: detect each object.")] = None,
+    realtime_fields: Annotated[str | None, typer.Option("--realtime-fields")] = None,
+    distribution_id: Annotated[str | None, typer.Option("--distribution-id")] = None,
+    workers: Annotated[int, typer.Option(help="As for ingest.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Sweep log prefixes into the lake: every object not yet ingested (or changed since), exactly once.
+
+    Exit status: 0 all new objects ingested cleanly (or nothing was new), 1 some lines were quarantined or
+    some objects could not be read (they are retried by the next run), 2 a usage or lake error.
+    """
+    from pipeline.ingest import IngestOptions
+    from pipeline.ingest import ingest as run
+    from pipeline.readers.realtime import load_fields
+
+    try:
+        fields = load_fields(realtime_fields) if realtime_fields else None
+        cutoff = _instant(since) if since else None
+        opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id,
+                             workers=workers, since=cutoff)
+        with _Progress() as progress:
+            summary = run(inputs, lake, opts, on_object=progress.update)
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(summary.as_json()))
+    elif summary.objects == 0:
+        typer.echo(f"nothing new: {summary.seen} object(s) listed, {summary.skipped} already in the lake"
+                   + (f", {summary.older} older than --since" if summary.older else ""))
+    else:
+        rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items() if n)
+        typer.echo(f"ingested {summary.objects} new or changed object(s) of {summary.seen} listed "
+                   f"({summary.skipped} already in the lake): {rows or 'no rows'}; {summary.rejects} reject(s); "
+                   f"{summary.failed} failed; {summary.seconds:.1f}s")
+    for p in summary.problems:
+        typer.echo(f"edgelake: {p['object']}: {p['problem']}", err=True)
+    raise typer.Exit(1 if summary.rejects or summary.failed else 0)
+
+
+def _instant(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(f"--since {text!r} is not a date or date-time (e.g. 2025-03-13 or "
+                         "2025-03-13T06:00:00Z)") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class _Progress:

@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from pipeline import crashpoints
 from pipeline import detect as detect_mod
 from pipeline.errors import ConfigError, EdgelakeError, InputError, UsageError
 from pipeline.inputs import ChunkStream, InputObject, expand, head, open_binary
@@ -30,7 +31,7 @@ from pipeline.lake import FileSet, Lake
 from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, rejects_frame
 
 FLUSH_ROWS = 131_072  # rows buffered per table before a worker writes data files (bounds memory)
-GROUP_OBJECTS = 64  # objects per coordinator commit
+GROUP_OBJECTS = int(os.environ.get("EDGELAKE_GROUP_OBJECTS", "64"))  # objects per coordinator commit
 GROUP_ROWS = 4_000_000
 MAX_AUTO_WORKERS = 2  # memory grows per worker; more rarely pays on small machines
 AUTO_WORKERS_BYTES = 32 << 20  # compressed input size from which automatic mode uses worker processes
@@ -43,6 +44,7 @@ class IngestOptions:
     realtime_fields: tuple[str, ...] | None = None
     distribution_id: str | None = None
     workers: int = 0  # processes reading objects in parallel; 1: in this process; 0: automatic
+    since: datetime | None = None  # only objects last modified at or after this instant
 
 
 @dataclass
@@ -80,8 +82,10 @@ class ObjectOutcome:
 @dataclass
 class IngestSummary:
     run_id: str
-    objects: int = 0
-    skipped: int = 0
+    seen: int = 0  # objects listed
+    older: int = 0  # listed but last modified before --since
+    objects: int = 0  # objects read in this run
+    skipped: int = 0  # already in the lake with the same identity
     failed: int = 0
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DATA_TABLES, 0))
     rejects: int = 0
@@ -93,7 +97,8 @@ class IngestSummary:
 
     def as_json(self) -> dict[str, Any]:
         return {"files": self.objects, "rows": self.rows, "rejects": self.rejects, "skipped": self.skipped,
-                "failed": self.failed, "lines": self.lines, "meta_lines": self.meta_lines,
+                "failed": self.failed, "seen": self.seen, "older_than_since": self.older,
+                "lines": self.lines, "meta_lines": self.meta_lines, "bytes": self.bytes_in,
                 "problems": self.problems, "seconds": round(self.seconds, 3), "run_id": self.run_id}
 
 
@@ -211,6 +216,7 @@ def _read_lines(out: ObjectOutcome, kind: str, ctx: ReadContext, lake: Lake) -> 
                 pending_rows[batch.table] = 0
     for table, frames in pending.items():
         _flush(out, lake, table, frames)
+    crashpoints.reached("after-data-files")
     out.lines = stream.lines
     if stream.cut_line is not None:
         line_no, tail = stream.cut_line
@@ -258,6 +264,12 @@ def ingest(inputs: Sequence[str], lake_uri: str, opts: IngestOptions | None = No
     summary = IngestSummary(run_id=f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
     lake = Lake(lake_uri)
     objects = expand(inputs)
+    summary.seen = len(objects)
+    if opts.since is not None:
+        cutoff = opts.since.timestamp()
+        kept = [o for o in objects if o.mtime is None or o.mtime >= cutoff]
+        summary.older = len(objects) - len(kept)
+        objects = kept
     state = _manifest_state(lake)
     todo: list[tuple[InputObject, int]] = []
     for obj in objects:
@@ -301,7 +313,8 @@ def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOpti
     """Run the unit of work over ``todo``, in order; in worker processes when there is more than one."""
     for obj, gen in todo:
         if gen > 1:
-            _forget(lake, obj.uri)
+            _forget(lake, obj.uri, gen)
+            crashpoints.reached("after-forget")
     workers = _worker_count(opts, todo)
     if workers == 1:
         for obj, gen in todo:
@@ -309,6 +322,7 @@ def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOpti
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # Spawned (not forked) workers: Polars' thread pool does not survive fork. Each worker keeps one
     # Polars thread so that the processes, not threads inside them, share the cores.
@@ -323,7 +337,14 @@ def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOpti
                        for i, (obj, gen) in enumerate(todo) if i % workers}
             for i, (obj, gen) in enumerate(todo):
                 if i in futures:
-                    yield futures.pop(i).result()
+                    try:
+                        outcome = futures.pop(i).result()
+                    except BrokenProcessPool as exc:
+                        raise EdgelakeError(
+                            f"a worker process died (killed, or out of memory) while reading {obj.uri}; what "
+                            "was committed before stays, nothing of the rest was committed; run again, with "
+                            "--workers 1 if memory is short") from exc
+                    yield outcome
                 else:
                     yield process_object(obj, lake, opts, ingested_at=started, generation=gen)
     finally:
@@ -333,12 +354,17 @@ def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOpti
             os.environ["POLARS_MAX_THREADS"] = env_before
 
 
-def _forget(lake: Lake, uri: str) -> None:
-    """Remove the rows of an object's previous version before its new version is ingested."""
+def _forget(lake: Lake, uri: str, generation: int) -> None:
+    """Remove the rows of an object's previous version before its new version is ingested.
+
+    A table that already holds ``generation`` (a run that was killed after committing it) is left alone:
+    deleting there would remove the new rows, which the commit step would then skip as done.
+    """
     literal = "'" + uri.replace("'", "''") + "'"
+    app = app_id(uri)
     for table in (*DATA_TABLES, "rejects"):
         dt = lake.open(table)
-        if dt is not None:
+        if dt is not None and (dt.transaction_version(app) or 0) < generation:
             dt.delete(f"source_file = {literal}")
 
 
@@ -359,11 +385,13 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
             txns.append((app, o.generation))
         if txns:
             lake.commit(merged, app_transactions=txns)
+            crashpoints.reached(f"after-commit-{table}")
     for o in done:
         if o.config_key is not None:
             column, value = o.config_key
             for table, frame in o.config.items():
                 lake.replace_rows(table, frame, key=column, value=value)
+            crashpoints.reached("after-configs")
     def pending(table: str, outcomes: list[ObjectOutcome]) -> list[ObjectOutcome]:
         return [o for o in outcomes if (lake.committed_version(table, app_id(o.obj.uri)) or 0) < o.generation]
 
@@ -375,6 +403,7 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
     if rejects or fresh:
         lake.append_rows("rejects", pl.concat(rejects, how="vertical_relaxed") if rejects else empty_rejects(),
                          app_transactions=[(app_id(o.obj.uri), o.generation) for o in fresh])
+        crashpoints.reached("after-rejects")
     fresh = pending("manifest", done)
     manifest = [{
         "object_uri": o.obj.uri, "identity": identity(o.obj), "size": o.obj.size, "etag": o.obj.etag,
@@ -388,6 +417,7 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
         frame = pl.DataFrame(manifest, infer_schema_length=None)
         lake.append_rows("manifest", conform(frame, load("manifest")),
                          app_transactions=[(app_id(o.obj.uri), o.generation) for o in fresh])
+        crashpoints.reached("after-manifest")
     for o in group:
         summary.objects += 1
         summary.lines += o.lines

@@ -85,8 +85,9 @@ def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
 
 
 def _is_data_file(path: str) -> bool:
+    """Directory walks skip hidden files, `_`-prefixed files (Delta logs, markers) and Markdown notes."""
     name = path.rsplit("/", 1)[-1]
-    return not name.startswith(".") and not name.startswith("_")
+    return not name.startswith((".", "_")) and not name.lower().endswith(".md")
 
 
 def expand(inputs: Sequence[str]) -> list[InputObject]:
