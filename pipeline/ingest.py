@@ -374,12 +374,12 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
     for table in DATA_TABLES:
         merged = FileSet(table)
         txns = []
-        for o in done:
-            fs = o.files.get(table)
-            if fs is None:
-                continue
+        writing = [o for o in done if table in o.files]
+        versions = lake.committed_versions(table, [app_id(o.obj.uri) for o in writing]) if writing else {}
+        for o in writing:
+            fs = o.files[table]
             app = app_id(o.obj.uri)
-            if (lake.committed_version(table, app) or 0) >= o.generation:
+            if (versions[app] or 0) >= o.generation:
                 continue  # a previous, interrupted run already committed this object's rows
             merged.extend(fs)
             txns.append((app, o.generation))
@@ -393,7 +393,8 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
                 lake.replace_rows(table, frame, key=column, value=value)
             crashpoints.reached("after-configs")
     def pending(table: str, outcomes: list[ObjectOutcome]) -> list[ObjectOutcome]:
-        return [o for o in outcomes if (lake.committed_version(table, app_id(o.obj.uri)) or 0) < o.generation]
+        versions = lake.committed_versions(table, [app_id(o.obj.uri) for o in outcomes])
+        return [o for o in outcomes if (versions[app_id(o.obj.uri)] or 0) < o.generation]
 
     # Rejects and manifest rows carry the same per-object transaction ids, so a rerun after a crash
     # between these commits adds neither twice. Failed objects' rejects are reported every run.

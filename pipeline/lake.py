@@ -64,6 +64,21 @@ def _delta_storage_options(uri: str) -> dict[str, str] | None:
             opts[key] = os.environ[key]
     # One coordinator commits to each table, so S3's missing atomic rename needs no lock service.
     opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+    # delta-rs (object_store) retries 5xx, throttling, resets and timeouts itself, with exponential
+    # backoff, up to 10 retries within ``retry_timeout``. Its ``max_retries`` key is left at that
+    # default on purpose: Polars' scan_delta reuses these options and insists on an int for that
+    # key, while delta-rs insists on strings. ``timeout`` bounds a whole request, body included, so
+    # it is longer than botocore's read timeout (an idle-socket limit): a 128 MiB compacted file
+    # must fit in it on a slow link. Keys verified against deltalake 1.6 (bad values are refused).
+    config = s3["config_kwargs"]
+    retry_window = os.environ.get("EDGELAKE_S3_RETRY_TIMEOUT", "").strip() or "180"
+    if not retry_window.isdigit():
+        raise LakeError(f"environment variable EDGELAKE_S3_RETRY_TIMEOUT={retry_window!r} must be whole seconds")
+    opts["retry_timeout"] = f"{retry_window}s"  # no new attempt after this long since the first
+    opts["connect_timeout"] = f"{round(float(config['connect_timeout']) * 1000)}ms"
+    opts["timeout"] = f"{round(max(float(config['read_timeout']), 120.0) * 1000)}ms"
+    opts["backoff_config.init_backoff"] = "100ms"
+    opts["backoff_config.max_backoff"] = "10s"
     return opts
 
 
@@ -225,8 +240,12 @@ class Lake:
             raise LakeError(f"commit to {self.table_uri(files.table)} failed: {exc}") from exc
 
     def committed_version(self, table: str, app_id: str) -> int | None:
+        return self.committed_versions(table, [app_id])[app_id]
+
+    def committed_versions(self, table: str, app_ids: Sequence[str]) -> dict[str, int | None]:
+        """The last committed version of each application transaction id (one table open for all)."""
         dt = self.open(table)
-        return None if dt is None else dt.transaction_version(app_id)
+        return {a: (None if dt is None else dt.transaction_version(a)) for a in app_ids}
 
     def append_rows(self, table: str, rows: pl.DataFrame, *,
                     app_transactions: Sequence[tuple[str, int]] = ()) -> None:

@@ -127,10 +127,11 @@ def conform(df: pl.DataFrame, schema: schemas.Schema) -> pl.DataFrame:
     """``df`` with exactly ``schema``'s columns, in order and typed: missing ones become typed nulls."""
     target = _layout().polars if schema.name == TABLE else polars_schema(schema)
     exprs = []
+    current = df.schema  # built once: a nested schema is costly to rebuild per column
     for name, dtype in target.items():
-        if name not in df.columns:
+        if name not in current:
             exprs.append(pl.lit(None, dtype=dtype).alias(name))
-        elif df.schema[name] != dtype:
+        elif current[name] != dtype:
             exprs.append(pl.col(name).cast(dtype))
         else:
             exprs.append(pl.col(name))
