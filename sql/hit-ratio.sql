@@ -31,7 +31,7 @@ SELECT
     count(*) FILTER (WHERE cacheable AND hit) AS hits,
     count(*) FILTER (WHERE cacheable AND hit)::DOUBLE
         / nullif(count(*) FILTER (WHERE cacheable), 0) AS hit_ratio,
-    sum(bytes) FILTER (WHERE cacheable AND hit)::DOUBLE
+    coalesce(sum(bytes) FILTER (WHERE cacheable AND hit), 0)::DOUBLE
         / nullif(sum(bytes) FILTER (WHERE cacheable), 0) AS byte_hit_ratio,
     count(*) FILTER (WHERE cacheable AND (hit OR shield_hit))::DOUBLE
         / nullif(count(*) FILTER (WHERE cacheable), 0) AS origin_offload

@@ -17,10 +17,10 @@
 --                  the rule would do, so would_be_action is, in this order: the entry's overriddenAction
 --                  when logged; else, when an ingested web ACL (web_acl_rules, joined on web_acl_arn =
 --                  webaclId and rule_name = ruleId) has the rule: nothing if the rule references a rule
---                  group (its counted matches are the group_count rows) and otherwise the rule's
---                  configured action (COUNT or ALLOW there means Count by design: not listed); else
---                  BLOCK (assumed). Only BLOCK, CAPTCHA and CHALLENGE are listed. Without a web ACL,
---                  the web-ACL rule that references a group overridden to Count shows up here as well.
+--                  group (its counted matches are the group_count rows), BLOCK if its configured action
+--                  is Count (a rule in Count is what a rollout flips to Block), else its configured action
+--                  (only blocking actions are listed); else BLOCK (assumed). Without a web ACL, the
+--                  web-ACL rule that references a group overridden to Count shows up here as well.
 --   group_count    a ruleGroupList[] entry whose terminatingRule has action BLOCK but which did not end
 --                  evaluation: the group runs with OverrideAction Count. The group that ended
 --                  evaluation is, when terminatingRuleType is GROUP or MANAGED_RULE_GROUP, the last
@@ -110,6 +110,7 @@ hits AS (  -- one row per (record, rule match); details = that match's ruleMatch
             CASE WHEN t.nt.overridden_action IS NOT NULL THEN t.nt.overridden_action
                  WHEN a.rule_name IS NOT NULL THEN
                      CASE WHEN a.rule_kind IN ('managed_rule_group', 'rule_group_reference') THEN NULL
+                          WHEN a.action = 'COUNT' THEN 'BLOCK'
                           ELSE a.action END
                  ELSE 'BLOCK' END AS would_be_action
         FROM (SELECT src, line, webacl_id, unnest(non_terminating_matching_rules) AS nt FROM req) t

@@ -342,7 +342,8 @@ def test_parameters_filter_and_limit(lake: str) -> None:
 def test_web_acl_decides_web_acl_count_rules(acl_lake: str) -> None:
     for engine in ("duckdb", "polars"):
         rows = rows_by_key(run(NAME, acl_lake, WINDOW, engine=engine))
-        assert ("webacl", "count-by-design", "webacl_count") not in rows  # Count by design in the ACL
+        # configured as Count in the ACL: exactly what a rollout would flip to Block, so a candidate
+        assert rows[("webacl", "count-by-design", "webacl_count")]["would_be_action"] == "BLOCK"
         assert ("webacl", "AWS-AWSManagedRulesAnonymousIpList", "webacl_count") not in rows  # a group
         assert rows[("webacl", "block-probe-paths", "webacl_count")]["would_be_action"] == "BLOCK"
         assert rows[(ANON, "HostingProviderIPList", "group_count")]["matches"] == 8

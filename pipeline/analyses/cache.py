@@ -50,7 +50,7 @@ def hit_ratio(lake: Lake, *, start: datetime | None, end: datetime | None, distr
         pl.len().cast(pl.Int64).alias("requests"),
         cacheable.sum().cast(pl.Int64).alias("cacheable_requests"),
         (cacheable & hit).sum().cast(pl.Int64).alias("hits"),
-        _sum_where(pl.col("bytes"), cacheable & hit).alias("_hit_bytes"),
+        pl.col("bytes").filter(cacheable & hit).sum().alias("_hit_bytes"),
         _sum_where(pl.col("bytes"), cacheable).alias("_bytes"),
         (cacheable & (hit | pl.col("shield_hit"))).sum().alias("_offload"),
     ).with_columns(

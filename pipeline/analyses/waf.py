@@ -100,6 +100,7 @@ def _hits(req: pl.DataFrame, grp: pl.DataFrame, acl: pl.DataFrame) -> pl.DataFra
     would_be = (pl.when(nt.field("overridden_action").is_not_null()).then(nt.field("overridden_action"))
                 .when(pl.col("rule_kind").is_not_null())
                 .then(pl.when(pl.col("rule_kind").is_in(GROUP_KINDS)).then(pl.lit(None, dtype=pl.String))
+                      .when(pl.col("acl_action") == "COUNT").then(pl.lit("BLOCK"))
                       .otherwise(pl.col("acl_action")))
                 .otherwise(pl.lit("BLOCK")))
     webacl_counts = (req.select("src", "line", "webacl_id", pl.col("non_terminating_matching_rules").alias("nt"))
