@@ -19,7 +19,7 @@ test: setup
 	$(BIN)/pytest -q
 
 demo: setup
-	rm -rf $(DEMO_LAKE)
+	rm -rf $(DEMO_LAKE) out/scenario-lake out/scenario-data
 	$(BIN)/python -m pipeline.demo --lake $(DEMO_LAKE)
 
 lint: setup

@@ -1,9 +1,12 @@
-"""``make demo``: ingest every bundled sample into a fresh lake and show what landed, with no AWS account.
+"""``make demo``: a day at the edge, generated, ingested and analysed, with no AWS account.
 
-Runs the same library calls as ``edgelake ingest`` / ``edgelake sql`` on ``data/samples/``: CloudFront
-standard logs (AWS's own documentation examples, legacy 24- and 33-field files, v2 JSON), real-time
-logs with their field config, WAF logs, a distribution config and a web ACL, then the bad-input corpus,
-whose lines land in ``rejects`` with their reasons. Prints counts and a few queries an analyst would run.
+Two parts, both through the same library calls as the CLI. First every bundled sample in
+``data/samples/`` (AWS's documentation examples, legacy 24- and 33-field files, v2 JSON and Parquet,
+real-time logs with their field config, WAF logs, distribution configs, a web ACL, and the bad-input
+corpus whose lines land in ``rejects`` with their reasons) goes into one lake. Then the scenario
+generator writes a realistic day for one distribution (the Streamhaul incident and friends), which is
+ingested into a second lake and put through the named analyses; their answers are printed next to
+what the generator planted.
 """
 
 from __future__ import annotations
@@ -67,9 +70,48 @@ QUERIES = [
 ]
 
 
+ANALYSES = [
+    ("Hit ratio per cache behavior", "hit-ratio", {}),
+    ("Hit-ratio regressions (the deploy that fragmented the cache key)", "hit-ratio-regressions", {}),
+    ("Origin failures: failed over, or a gap no origin group closes", "failover", {}),
+    ("Failure episodes", "failover-episodes", {}),
+    ("WAF rules counting requests they would block", "waf-fp-candidates", {}),
+    ("Rate-based rule sizing", "rate-limit-recommendation", {}),
+]
+_SHOW = {"waf-fp-candidates": ["rule_group", "rule_id", "match_kind", "matches", "distinct_ips", "fp_score",
+                               "verdict"]}
+
+
+def scenario(root: Path, lake: str, scale: float) -> None:
+    """Generate the scenario day, ingest it, and print the analyses' answers."""
+    from pipeline.analyses import run
+    from pipeline.scenario import generate
+
+    scen = generate(root, scale=scale)
+    print(f"\n== Scenario: {scen.truth['totals']['cloudfront_requests']} requests on {scen.day} for "
+          f"{scen.distribution_id} (planted facts in {scen.root / 'truth.json'})")
+    summary = ingest([str(scen.cloudfront_dir), str(scen.waf_dir), str(scen.distribution_config),
+                      str(scen.web_acl)], lake)
+    rt = ingest([str(scen.realtime_dir)], lake,
+                IngestOptions(source="realtime", realtime_fields=load_fields(str(scen.realtime_config)),
+                              distribution_id=scen.distribution_id))
+    print(f"   ingested {summary.objects + rt.objects} objects: "
+          + ", ".join(f"{n} {t}" for t, n in {**summary.rows, "realtime": rt.rows["realtime"]}.items() if n)
+          + f"; {summary.rejects + rt.rejects} rejects")
+    for title, name, params in ANALYSES:
+        frame = run(name, lake, params)
+        cols = _SHOW.get(name)
+        if cols:
+            frame = frame.select(cols)
+        print(f"\n-- {title}: edgelake query {name} --lake {lake}\n{render(frame.head(12).to_arrow(), 'table')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lake", default="out/demo-lake")
+    parser.add_argument("--scenario-lake", default="out/scenario-lake")
+    parser.add_argument("--scenario-data", default="out/scenario-data")
+    parser.add_argument("--scale", type=float, default=0.2, help="scenario size (1.0 = about 250,000 requests)")
     args = parser.parse_args(argv)
     try:
         for title, files, opts in _steps():
@@ -85,11 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         con = connect(args.lake)
         for title, sql in QUERIES:
             print(f"\n-- {title}\n{render(query(con, sql), 'table')}")
+        scenario(Path(args.scenario_data), args.scenario_lake, args.scale)
     except EdgelakeError as exc:
         print(f"edgelake demo: error: {exc}", file=sys.stderr)
         return 2
-    print(f"\nThe lake is at {args.lake}. Try: .venv/bin/edgelake sql \"SELECT * FROM cloudfront LIMIT 5\" "
-          f"--lake {args.lake}")
+    print(f"\nThe sample lake is at {args.lake}, the scenario lake at {args.scenario_lake}. Try:\n"
+          f"  .venv/bin/edgelake query --list\n"
+          f"  .venv/bin/edgelake console --lake {args.scenario_lake}")
     return 0
 
 
