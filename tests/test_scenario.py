@@ -17,15 +17,18 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
+from helpers import read
 
 from pipeline.catalog import connect
 from pipeline.errors import UsageError
 from pipeline.ingest import IngestOptions, IngestSummary, ingest
 from pipeline.readers.distribution import read_distribution_config
 from pipeline.readers.realtime import load_fields
+from pipeline.readers.waf import read_waf
 from pipeline.readers.webacl import read_web_acl
-from pipeline.scenario import Scenario, generate
+from pipeline.scenario import Scenario, generate, waf
 from pipeline.scenario.__main__ import main as scenario_main
 from pipeline.scenario.logs import RT_FIELDS
 
@@ -156,6 +159,26 @@ def test_hostile_values_are_encoded_as_aws_does(scenario: Scenario) -> None:
     waf = "".join(gzip.decompress(p.read_bytes()).decode() for p in scenario.waf_dir.rglob("*.gz"))
     assert '"matchedData":["\\"><img src=x onerror=alert(2)>"]' in waf
     assert '"args":"q=<script>alert(1)</script>"' in waf or '"args":"ref=<script>alert(1)</script>"' in waf
+
+
+def test_rate_rule_matches_are_logged_and_readable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LoginRateLimit (1,000 per 300 s) only matches at large scales; a lower limit shows it at a small one."""
+    monkeypatch.setattr(waf, "RATE_LIMIT", 100)
+    sc = generate(tmp_path, seed=SEED, scale=0.02)
+    rule = {(r["rule_group"], r["rule_id"]): r for r in sc.truth["waf"]["rules"]}[("webacl", "LoginRateLimit")]
+    bots = set(sc.truth["rate"]["suspect_ips"]["credential_stuffing"])
+    assert rule["distinct_ips"] == 6 and rule["matches"] > 0
+    results = [read(p, read_waf, source="waf") for p in sorted(sc.waf_dir.rglob("*.gz")) if "/14/17/" in str(p)]
+    assert sum(r.rejects.height for r in results) == 0
+    rows = pl.concat([r.rows for r in results], how="diagonal_relaxed")
+    limited = rows.filter(pl.col("rate_based_rule_list").list.len() > 0)
+    assert limited.height == rule["matches"]
+    entries = limited.get_column("rate_based_rule_list").explode().struct.unnest()
+    assert set(entries.get_column("limit_value")) == bots
+    assert entries.select("limit_key", "max_rate_allowed", "evaluation_window_sec").unique().rows() == [
+        ("IP", 100, 300)]
+    acl = json.loads(sc.web_acl.read_text())["WebACL"]["Rules"]
+    assert [r["Statement"]["RateBasedStatement"]["Limit"] for r in acl if r["Name"] == "LoginRateLimit"] == [100]
 
 
 # --- through the pipeline --------------------------------------------------------------------------

@@ -99,7 +99,8 @@ def generate(out_dir: Path | str, *, seed: int = 7, scale: float = 1.0, day: dat
     suspects = {"credential_stuffing": attacks.credential_stuffing(tr, clients, scale),
                 "sqli_probes": attacks.sqli_probes(tr, clients, scale),
                 "scanners": attacks.scanners(tr, clients, scale)}
-    sessions.office(tr, clients, round(14_000 * scale))
+    # An office's headcount does not shrink with the site's volume: keep it the busiest legitimate key
+    sessions.office(tr, clients, round(14_000 * scale ** 0.5))
     sessions.background(tr, clients, round(250_000 * scale) - len(tr.requests), scale)
 
     verdicts = waf.decide(tr.requests)

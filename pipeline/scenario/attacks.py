@@ -16,7 +16,6 @@ STUFFING_START = (17, 10)
 STUFFING_END = (17, 25)
 STUFFING_IPS = 6
 PROBE_IPS = 5
-SCANNER_IPS = 4
 _SPOOFED_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
                "Chrome/124.0.0.0 Safari/537.36")
 SQLI = ("1' OR 1=1--", "1 UNION SELECT username,password FROM users--", "x' AND SLEEP(5)--",
@@ -104,7 +103,7 @@ def scanners(tr: Traffic, clients: ClientFactory, scale: float) -> list[str]:
     headers (blocked by KnownBadInputs), XSS in the path (blocked by the Common rule set), and
     well-known files that do not exist (404)."""
     rng = tr.rng
-    hosts = [clients.hosted(ua) for ua in _SCANNER_UAS]
+    hosts = [clients.hosted(ua) for ua in _SCANNER_UAS]  # four scanners
     per_burst = max(10, round(60 * scale))
     for client in hosts:
         for _ in range(rng.randrange(2, 4)):

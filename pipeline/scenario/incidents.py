@@ -100,13 +100,13 @@ def plant(tr: Traffic) -> None:
             extra = rng.randrange(1_000, 5_000)
             req.ttfb_ms += extra
             req.taken_ms += extra
-    _fail_some(tr, inside(s5, lambda r: r.behavior is API and r.is_write), 0.55, 3, (502, 503), (60, 40))
+    _fail_some(tr, inside(s5, lambda r: r.behavior is API and r.is_write), 0.55, 5, (502, 503), (60, 40))
     # 9% of the default behavior's misses at 20:03, climbing to 22% by 20:11
     ramp = inside(w429, lambda r: r.behavior is DEFAULT and r.method == "GET")
     _fail_some(tr, ramp, 0.18, 5, (429,), (1,),
                lambda r: 0.09 + 0.13 * min(1.0, (r.t_ms - w429[0]) / (8 * 60_000)))
     _fail_some(tr, inside(v429, lambda r: r.behavior is VIDEO and r.method == "GET"), 0.4, 3, (429,), (1,))
-    _fail_some(tr, inside(so, lambda r: r.behavior is UPLOAD), 0.4, 3, (500, 503), (55, 45))
+    _fail_some(tr, inside(so, lambda r: r.behavior is UPLOAD), 0.4, 5, (500, 503), (55, 45))
 
 
 def _sample(rng: random.Random, reqs: list[Request], keep: Callable[[Request], bool], k: int) -> list[Request]:

@@ -54,8 +54,8 @@ DEFINITIONS = {
                  "Hourly buckets by CloudFront timestamp.",
     "waf_rules": "matches: WAF records in which the rule appears (terminating rule or non-terminating match, "
                  "rule-group level or web-ACL level, rule_group `webacl`); distinct_ips over httpRequest.clientIp; "
-                 "served_2xx_3xx: matched requests whose CloudFront status is 200-399. A rule that matched nothing is not "
-                 "listed (LoginRateLimit only matches at scales where the bots exceed 1,000 requests in 300 s). "
+                 "served_2xx_3xx: matched requests whose CloudFront status is 200-399. A rule that matched nothing "
+                 "is not listed (LoginRateLimit only matches at scales where the bots exceed 1,000 requests in 300 s). "
                  "expected_verdict: already_blocking for rules that terminated requests with BLOCK; otherwise the "
                  "verdict the planted evidence supports.",
     "rate_peaks": "Per client IP: at every evaluation instant t = k*10 s (epoch-aligned), count requests with "

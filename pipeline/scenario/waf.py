@@ -232,6 +232,7 @@ def apply_rate_rule(requests: list[Request], verdicts: list[Verdict]) -> None:
         if v.login_scope:
             by_ip[requests[i].client.ip].append(i)
     step, window = RATE_STEP_S * 1000, RATE_WINDOW_S * 1000
+    limited: dict[tuple[int, str], Verdict] = {}  # one rendering per (verdict, IP)
     for ip, idxs in by_ip.items():
         idxs.sort(key=lambda i: requests[i].arrival_ms)
         times = [requests[i].arrival_ms for i in idxs]
@@ -243,10 +244,13 @@ def apply_rate_rule(requests: list[Request], verdicts: list[Verdict]) -> None:
             while lo < len(times) and times[lo] <= t - window:
                 lo += 1
             if hi - lo > RATE_LIMIT:
-                verdicts[i] = _rate_limited(verdicts[i], ip)
+                v = verdicts[i]
+                key = (id(v), ip)
+                if key not in limited:
+                    limited[key] = _rate_limited(v, ip)
+                verdicts[i] = limited[key]
 
 
-@functools.lru_cache(maxsize=64)
 def _rate_limited(v: Verdict, ip: str) -> Verdict:
     match = Match("webacl", RATE_RULE, "COUNT", "")
     acl = [*json.loads(v.ntmr_json), {"ruleId": RATE_RULE, "action": "COUNT", "ruleMatchDetails": []}]

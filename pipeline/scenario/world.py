@@ -59,7 +59,6 @@ STATIC = Behavior("/static/*", "static-s3", False, ())
 VIDEO = Behavior("/video/*", "media-group", True, (429, 500, 502, 503, 504))
 DEFAULT = Behavior("*", "web-group", True, (500, 502, 503, 504))
 BEHAVIORS = (API, UPLOAD, STATIC, VIDEO, DEFAULT)  # precedence order, default last
-BY_PATTERN = {b.pattern: b for b in BEHAVIORS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +107,8 @@ COUNTRIES: dict[str, tuple[float, tuple[str, ...], tuple[int, ...], tuple[int, .
     "NL": (3.0, ("AMS1-C1", "AMS58-P2"), (1136, 33915), _EU, "2a02:a46e"),
     "MX": (3.0, ("QRO51-C1", "MEX50-C1"), (8151, 28548), (177, 187, 189, 200, 201), "2806:10b7"),
     "AU": (3.0, ("SYD62-P2", "MEL50-C2"), (1221, 4804), (1, 14, 27, 49, 58, 101, 110, 120, 121), "2001:8004"),
-    "RU": (1.2, ("HEL51-P1", "ARN54-C1"), (12389, 8402), _EU, "2a00:1fa0"),
-    "BY": (0.3, ("WAW51-P1",), (6697,), _EU, "2a00:1760"),
+    "RU": (2.5, ("HEL51-P1", "ARN54-C1"), (12389, 8402), _EU, "2a00:1fa0"),
+    "BY": (0.8, ("WAW51-P1",), (6697,), _EU, "2a00:1760"),
     "KP": (0.05, ("ICN54-C1",), (131279,), (175,), "2a00:ab00"),
     "IR": (0.2, ("FRA56-P5",), (58224, 44244), (2, 5, 37, 94), "2a01:5ec0"),
     "SY": (0.05, ("MRS52-P1",), (29256,), (5, 31, 46), "2a00:1a28"),
