@@ -70,7 +70,7 @@ QUERIES = [
 ]
 
 
-ANALYSES = [
+ANALYSES: list[tuple[str, str, dict[str, str]]] = [
     ("Hit ratio per cache behavior", "hit-ratio", {}),
     ("Hit-ratio regressions (the deploy that fragmented the cache key)", "hit-ratio-regressions", {}),
     ("Origin failures: failed over, or a gap no origin group closes", "failover", {}),

@@ -20,8 +20,9 @@ import pexpect
 import pytest
 
 from pipeline import queries, schemas
-from pipeline.console import Console, history_path, is_complete, main, mask, one_line, split_sql
+from pipeline.console import Console, history_path, main
 from pipeline.ingest import ingest
+from pipeline.sqltext import is_complete, mask, one_line, split_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 EDGELAKE = str(Path(sys.executable).parent / "edgelake")
