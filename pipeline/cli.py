@@ -48,6 +48,7 @@ def ingest(
     from pipeline.readers.realtime import load_fields
 
     try:
+        _need_distribution(source, realtime_fields, distribution_id)
         fields = load_fields(realtime_fields) if realtime_fields else None
         opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id,
                              workers=workers)
@@ -94,6 +95,7 @@ def nightly(
     from pipeline.readers.realtime import load_fields
 
     try:
+        _need_distribution(source, realtime_fields, distribution_id)
         fields = load_fields(realtime_fields) if realtime_fields else None
         cutoff = _instant(since) if since else None
         opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id,
@@ -115,6 +117,12 @@ def nightly(
     for p in summary.problems:
         typer.echo(f"edgelake: {p['object']}: {p['problem']}", err=True)
     raise typer.Exit(1 if summary.rejects or summary.failed else 0)
+
+
+def _need_distribution(source: str | None, realtime_fields: str | None, distribution_id: str | None) -> None:
+    if (source == "realtime" or realtime_fields) and not distribution_id:
+        raise UsageError("real-time records do not say which distribution they belong to: pass --distribution-id "
+                         "(the distribution whose cache behaviors the real-time log config is attached to)")
 
 
 def _instant(text: str) -> datetime:
@@ -256,6 +264,94 @@ def schema(table: Annotated[str | None, typer.Argument(help="A table name; all t
             typer.echo("")
     except EdgelakeError as exc:
         raise _fail(exc) from None
+
+
+@app.command()
+def compact(
+    lake: LakeOpt,
+    older_than: Annotated[str, typer.Option(
+        "--older-than", help="Only dt partitions whose day ended this long ago (2d, 36h; 0: all before "
+                             "today); today's partitions are left to the writers.")] = "2d",
+    table: Annotated[list[str] | None, typer.Option(
+        "--table", help="A table to compact (repeatable); default: cloudfront, realtime, waf, rejects, "
+                        "manifest, rollup_minute.")] = None,
+    retention: Annotated[str, typer.Option(
+        help="Vacuum keeps files removed less than this long ago, so running readers keep their snapshot "
+             "(at least 1h).")] = "7d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Merge small files into ~128 MiB zstd files (Delta optimize), then vacuum; rows are unchanged."""
+    from pipeline.compact import compact as run
+    from pipeline.compact import parse_duration
+
+    try:
+        summary = run(lake, older_than=parse_duration(older_than), tables=table or None,
+                      retention=parse_duration(retention))
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(summary.as_json()))
+        return
+    for t in summary.tables:
+        where = f" ({t.partition_filter})" if t.partition_filter else ""
+        typer.echo(f"{t.table}{where}: {t.files_before} -> {t.files_after} files, {t.rows_after} rows, "
+                   f"{t.files_removed} merged into {t.files_added}, {t.vacuumed} vacuumed in {t.seconds:.1f}s")
+    if summary.absent:
+        typer.echo(f"edgelake: not in the lake (skipped): {', '.join(summary.absent)}", err=True)
+
+
+@app.command()
+def follow(
+    source: Annotated[str, typer.Argument(
+        help="An s3:// prefix (Firehose objects), a local directory (new files and appended lines), or - "
+             "(stdin). Files and objects resume exactly where the last commit ended, even after kill -9; stdin "
+             "is at-least-once from the producer's side, so re-sent records are dropped by x-edge-request-id "
+             "within --dedupe-window.")],
+    lake: LakeOpt,
+    realtime_fields: Annotated[str, typer.Option(
+        "--realtime-fields", help="GetRealtimeLogConfig JSON file, or a comma list of field names.")],
+    distribution_id: Annotated[str, typer.Option(
+        "--distribution-id", help="Distribution the real-time log config belongs to.")],
+    flush_interval: Annotated[str, typer.Option(
+        "--flush-interval", help="Commit at the latest this long after a batch's first line (5s, 500ms).")] = "5s",
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Commit as soon as this many lines are buffered.")
+                         ] = 100_000,
+    once: Annotated[bool, typer.Option("--once", help="Process what is there now, then exit (tests, cron).")] = False,
+    idle_exit: Annotated[str | None, typer.Option(
+        "--idle-exit", help="Exit after this many seconds without new data.")] = None,
+    dedupe_window: Annotated[str, typer.Option(
+        "--dedupe-window", help="stdin only: how long committed request ids are remembered (at start: rows this "
+                                "recent) to drop records a producer sends again.")
+                             ] = "10m",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per committed micro-batch.")] = False,
+) -> None:
+    """Stream real-time log records into the lake in micro-batches, exactly once, with a per-minute rollup."""
+    from pipeline.follow import FlushReport, FollowOptions, parse_duration
+    from pipeline.follow import follow as run
+    from pipeline.readers.realtime import load_fields
+
+    def flushed(report: FlushReport) -> None:
+        if as_json:
+            typer.echo(json.dumps(report.as_json()))
+        else:
+            lag = "" if report.lag_seconds is None else f", lag {report.lag_seconds:.1f}s"
+            typer.echo(f"committed {report.records} record(s), {report.rejects} reject(s), "
+                       f"{report.duplicates} duplicate(s) dropped from {report.sources} source(s){lag}")
+        sys.stdout.flush()
+
+    try:
+        opts = FollowOptions(
+            realtime_fields=load_fields(realtime_fields), distribution_id=distribution_id,
+            flush_interval=parse_duration(flush_interval, "--flush-interval"), max_batch=max_batch, once=once,
+            idle_exit=None if idle_exit is None else parse_duration(idle_exit, "--idle-exit"),
+            dedupe_horizon=parse_duration(dedupe_window, "--dedupe-window"))
+        summary = run(source, lake, opts, on_flush=flushed,
+                      on_message=lambda m: typer.echo(f"edgelake: {m}", err=True))
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"edgelake: follow stopped ({summary.stopped_by}): {summary.records} record(s), "
+               f"{summary.rejects} reject(s), {summary.duplicates} duplicate(s) in {summary.flushes} batch(es)",
+               err=True)
 
 
 def main() -> None:
