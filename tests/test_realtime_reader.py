@@ -99,8 +99,8 @@ def test_reading_without_a_field_list_is_a_config_error(tmp_path: Path) -> None:
 
 def test_cli_field_list_without_timestamp_exits_2(tmp_path: Path) -> None:
     res = subprocess.run([str(EDGELAKE), "ingest", str(OBJECTS[0]), "--lake", str(tmp_path / "lake"),
-                          "--realtime-fields", "c-ip,sc-status", "--distribution-id", "E2EXAMPLE1"], capture_output=True, text=True,
-                         timeout=120, check=False)
+                          "--realtime-fields", "c-ip,sc-status", "--distribution-id", "E2EXAMPLE1"],
+                         capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     err = res.stderr.strip().splitlines()
