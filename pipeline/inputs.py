@@ -61,6 +61,32 @@ def storage_options() -> dict[str, Any]:
         opts.setdefault("client_kwargs", {})["region_name"] = region
     # Listings must never be served from a stale cache: a nightly run has to see late objects.
     opts["use_listings_cache"] = False
+    # Throttling (503 SlowDown), 500s, resets and timeouts are retried by botocore with jittered
+    # exponential backoff; adaptive mode also slows this client down once S3 starts throttling it.
+    # Values given in our own config would hide botocore's environment variables, so they are read
+    # here with the same names and meaning: AWS_MAX_ATTEMPTS counts the first attempt too, which is
+    # Config's ``total_max_attempts`` (its ``max_attempts`` would count retries only). Lake.py takes
+    # delta-rs' timeouts from these, so both clients follow the same settings.
+    from pipeline.errors import UsageError
+
+    def number(name: str, default: float, low: float) -> float:
+        text = os.environ.get(name, "").strip()
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            value = low - 1
+        if not value >= low:
+            raise UsageError(f"environment variable {name}={text!r} must be a number of at least {low:g}")
+        return value
+
+    mode = (os.environ.get("AWS_RETRY_MODE") or "adaptive").strip().lower()
+    if mode not in ("legacy", "standard", "adaptive"):
+        raise UsageError(f"environment variable AWS_RETRY_MODE={mode!r} must be legacy, standard or adaptive")
+    opts["config_kwargs"] = {
+        "retries": {"total_max_attempts": int(number("AWS_MAX_ATTEMPTS", 8, 1)), "mode": mode},
+        "connect_timeout": number("EDGELAKE_S3_CONNECT_TIMEOUT", 5, 0.1),  # seconds to open a connection
+        "read_timeout": number("EDGELAKE_S3_READ_TIMEOUT", 30, 0.1),  # seconds without a byte from S3
+    }
     return opts
 
 
