@@ -146,8 +146,8 @@ def process_object(obj: InputObject, lake: Lake, opts: IngestOptions, *, ingeste
     """Read one object, write its rows as uncommitted data files, and account for every line."""
     try:
         kind = _kind(obj, opts)
-    except InputError as exc:
-        return _failed(obj, opts.source or "unknown", str(exc), ingested_at)
+    except (InputError, OSError) as exc:  # OSError: the storage refused or dropped the read for good
+        return _failed(obj, opts.source or "unknown", _reason(exc), ingested_at)
     source = detect_mod.family(kind) if kind else (opts.source or "unknown")
     out = ObjectOutcome(obj, source, generation)
     ctx = ReadContext(uri=obj.uri, source=source, distribution_id=opts.distribution_id,
@@ -166,12 +166,17 @@ def process_object(obj: InputObject, lake: Lake, opts: IngestOptions, *, ingeste
             _read_config(out, kind, ctx)
         else:
             _read_lines(out, kind, ctx, lake)
-    except InputError as exc:
-        return _failed(obj, source, str(exc), ingested_at)
+    except (InputError, OSError) as exc:
+        return _failed(obj, source, _reason(exc), ingested_at)
     except ConfigError as exc:
         out.problem = str(exc)
         out.rejects = pl.concat([out.rejects, rejects_frame(ctx, [None], ["config"], [str(exc)], [None])])
     return out
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if isinstance(exc, InputError) else f"cannot read it: {text}; it will be retried by the next run"
 
 
 def _failed(obj: InputObject, source: str, message: str, ingested_at: datetime) -> ObjectOutcome:

@@ -271,10 +271,6 @@ def test_a_permanently_failing_object_is_reported_skipped_and_ingested_next_run(
 
 
 @pytest.mark.s3
-@pytest.mark.xfail(strict=True, raises=OSError, reason=(
-    "known gap: an object whose HEAD succeeds but whose GET fails for good raises from ChunkStream/head() "
-    "as a bare OSError that process_object does not catch, so the whole run stops instead of reporting "
-    "that one object"))
 def test_an_object_that_cannot_be_read_but_can_be_listed_is_reported(
         proxy: FaultProxy, s3_server: S3Server, clean: Clean) -> None:
     proxy.error(403, "AccessDenied", "Access Denied", None, path=DENIED, methods=["GET"])
