@@ -26,7 +26,7 @@ from pipeline.sqlutil import quote_ident
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
 VIEW_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
-DERIVED_VIEWS = ("edge_requests", "resolved_requests", "failures")  # in dependency order
+DERIVED_VIEWS = ("edge_requests", "resolved_requests", "failures", "rate_keys")  # in dependency order
 
 
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()

@@ -4,7 +4,7 @@
 -- param: start timestamp = null   Inclusive lower bound on the WAF request time (UTC).
 -- param: end timestamp = null   Exclusive upper bound on the WAF request time (UTC).
 -- param: distribution text = null   Only requests to this CloudFront distribution (WAF http_source_id).
--- param: key_type text = ip [ip|forwarded_ip|ip_uri|header]   Aggregation key (see rate-sizing).
+-- param: key_type text = ip [ip|forwarded_ip|ip_uri|header]   Aggregation key (see sql/views/rate_keys.sql).
 -- param: header text = null   Header name for key_type=header; forwarded-IP header for forwarded_ip (X-Forwarded-For).
 -- param: windows text[] = 60,120,300,600   Evaluation windows in seconds; WAF offers 60, 120, 300 and 600.
 -- param: path_prefix text = null   Scope-down: only requests whose URI path starts with this (case-sensitive).
@@ -16,8 +16,9 @@
 -- One row per window (for the requested key_type): window_s, key_type, recommended_limit,
 -- legit_max_peak, suspect_keys_over_limit, legit_keys_over_limit, headroom. ORDER BY window_s.
 --
--- Keys, peaks and the legit/suspect classification are exactly those of rate-sizing (same parameters,
--- same shared block below; read rate-sizing.sql for how WAF counts and why trailing windows).
+-- Keys, peaks and the legit/suspect classification are exactly those of rate-sizing: both select from
+-- the rate_keys table macro with the same parameters (read sql/views/rate_keys.sql for how WAF counts,
+-- why trailing windows, the keys and the classification signals).
 -- WAF limits a key when its count in the window EXCEEDS the limit, so a limit equal to the busiest
 -- legit key's peak already limits no legit key. The recommendation adds the headroom on top:
 --   recommended_limit = clamp(ceil(legit_max_peak * (1 + headroom) - 1e-9), 10, 2000000000)
@@ -26,152 +27,23 @@
 -- peak_requests of a legit key in that window (null when there is none). The two counts are the keys
 -- whose peak exceeds recommended_limit: legit_keys_over_limit is 0 unless the 2,000,000,000 clamp
 -- bites; suspect_keys_over_limit is what the rule would catch at its peak.
--- shared: rate keys (begin)
-WITH windows AS (
-    -- Parameters are checked here, in one CASE over constants that DuckDB folds while planning: an
-    -- error() raised while the Arrow scans of the lake are running can abort the process instead.
-    -- (So no lambdas and no per-row checks: those run at execution time.)
-    SELECT DISTINCT CAST(w AS INTEGER) AS window_s
-    FROM unnest(CASE
-        WHEN len($windows::VARCHAR[]) = 0 THEN error('windows: give at least one of 60, 120, 300, 600')
-        WHEN list_aggregate($windows::VARCHAR[], 'count') < len($windows::VARCHAR[])
-          OR NOT regexp_full_match(array_to_string($windows::VARCHAR[], ','), '[0-9]{1,4}(,[0-9]{1,4})*')
-          OR NOT list_has_all([60, 120, 300, 600], TRY_CAST($windows::VARCHAR[] AS INTEGER[]))
-        THEN error('windows: ' || array_to_string($windows::VARCHAR[], ',')
-                   || ': each must be a WAF evaluation window (60, 120, 300 or 600 s)')
-        WHEN $key_type::VARCHAR = 'header' AND $header::VARCHAR IS NULL
-        THEN error('key_type=header needs --param header=<header name>')
-        ELSE $windows::VARCHAR[] END) AS t(w)
+WITH sized AS (
+    SELECT * FROM rate_keys($start::TIMESTAMPTZ, $end::TIMESTAMPTZ, $distribution::VARCHAR, $key_type::VARCHAR,
+                            $header::VARCHAR, $windows::VARCHAR[], $path_prefix::VARCHAR, $method::VARCHAR,
+                            $allowlist::VARCHAR[], $min_requests::BIGINT)
 ),
-picked AS (
-    SELECT timestamp, client_ip, uri, action, labels, request_id,
-        struct_extract(list_filter(headers, lambda h: lower(h.name) = lower(coalesce($header::VARCHAR, 'X-Forwarded-For')))[1],
-                       'value') AS header_value
-    FROM waf
-    WHERE timestamp IS NOT NULL
-      AND ($start::TIMESTAMPTZ IS NULL OR timestamp >= $start::TIMESTAMPTZ)
-      AND ($end::TIMESTAMPTZ IS NULL OR timestamp < $end::TIMESTAMPTZ)
-      AND ($distribution::VARCHAR IS NULL OR http_source_id = $distribution::VARCHAR)
-      AND ($path_prefix::VARCHAR IS NULL OR starts_with(uri, $path_prefix::VARCHAR))
-      AND ($method::VARCHAR IS NULL OR upper(http_method) = upper($method::VARCHAR))
+windows AS (
+    -- the requested windows, already checked by rate_keys while planning
+    SELECT DISTINCT CAST(w AS INTEGER) AS window_s FROM unnest($windows::VARCHAR[]) AS t(w)
 ),
-forwarded AS (
-    SELECT *, trim(split_part(header_value, ',', 1)) AS first_forwarded FROM picked
-),
-keyed AS (
-    SELECT timestamp, uri, action, labels, request_id, key,
-        CASE WHEN $key_type::VARCHAR IN ('ip', 'ip_uri') THEN client_ip
-             WHEN $key_type::VARCHAR = 'forwarded_ip' THEN key END AS key_ip
-    FROM (
-        SELECT *,
-            CASE $key_type::VARCHAR
-                WHEN 'ip' THEN client_ip
-                WHEN 'ip_uri' THEN client_ip || ' ' || uri
-                WHEN 'forwarded_ip' THEN
-                    CASE WHEN regexp_full_match(first_forwarded, '[0-9A-Fa-f:.]+') THEN first_forwarded END
-                WHEN 'header' THEN header_value
-            END AS key
-        FROM forwarded
-    )
-    WHERE key IS NOT NULL AND key <> ''
-),
-outcomes AS (
-    SELECT x_edge_request_id AS request_id, max(sc_status) AS status
-    FROM cloudfront
-    WHERE x_edge_request_id IN (SELECT request_id FROM keyed)
-    GROUP BY x_edge_request_id
-),
-flagged AS (
-    SELECT k.key, k.key_ip, k.timestamp, k.uri, o.status,
-        coalesce(k.action IN ('BLOCK', 'CAPTCHA', 'CHALLENGE'), false) AS terminated,
-        coalesce(len(list_filter(k.labels, lambda l: starts_with(l, 'awswaf:managed:aws:amazon-ip-list:')
-                                              OR starts_with(l, 'awswaf:managed:aws:anonymous-ip-list:')
-                                              OR starts_with(l, 'awswaf:managed:aws:atp:')
-                                              OR starts_with(l, 'awswaf:managed:aws:acfp:'))) > 0, false)
-        OR (coalesce(len(list_filter(k.labels, lambda l: starts_with(l, 'awswaf:managed:aws:bot-control:'))) > 0, false)
-            AND NOT coalesce(list_contains(k.labels, 'awswaf:managed:aws:bot-control:bot:verified'), false))
-            AS labelled
-    FROM keyed k
-    LEFT JOIN outcomes o ON o.request_id = k.request_id
-),
-key_stats AS (
-    SELECT key,
-        count(*) AS requests,
-        count(status) AS answered,
-        count(*) FILTER (WHERE status BETWEEN 400 AND 499) AS client_errors,
-        count(*) FILTER (WHERE status IN (401, 403, 429)) AS auth_failures,
-        count(*) FILTER (WHERE terminated) AS terminated,
-        count(*) FILTER (WHERE labelled) AS labelled,
-        count(DISTINCT uri) AS distinct_uris,
-        coalesce(bool_or(list_contains($allowlist::VARCHAR[], key) OR list_contains($allowlist::VARCHAR[], key_ip)),
-                 false) AS allowlisted
-    FROM flagged
-    GROUP BY key
-    HAVING count(*) >= $min_requests::BIGINT
-),
-signals AS (
-    SELECT *,
-        CASE WHEN answered > 0 AND 2 * client_errors >= answered
-             THEN '4xx ' || CAST(client_errors AS VARCHAR) || '/' || CAST(answered AS VARCHAR) || ' answered' END AS s_4xx,
-        CASE WHEN answered > 0 AND 4 * auth_failures >= answered
-             THEN 'auth_failures ' || CAST(auth_failures AS VARCHAR) || '/' || CAST(answered AS VARCHAR)
-                  || ' answered 401/403/429' END AS s_auth,
-        CASE WHEN terminated > 0 AND 10 * terminated >= requests
-             THEN 'waf_terminated ' || CAST(terminated AS VARCHAR) || '/' || CAST(requests AS VARCHAR) END AS s_waf,
-        CASE WHEN labelled > 0 AND 5 * labelled >= requests
-             THEN 'bot_or_reputation_labels ' || CAST(labelled AS VARCHAR) || '/' || CAST(requests AS VARCHAR) END AS s_labels,
-        CASE WHEN distinct_uris >= 50 AND 5 * distinct_uris >= 4 * requests
-                  AND (answered = 0 OR 5 * client_errors >= answered)
-             THEN 'uri_diversity ' || CAST(distinct_uris AS VARCHAR) || '/' || CAST(requests AS VARCHAR) END AS s_uris
-    FROM key_stats
-),
-classified AS (
-    SELECT key, requests,
-        CASE WHEN allowlisted THEN 'legit'
-             WHEN coalesce(s_4xx, s_auth, s_waf, s_labels, s_uris) IS NOT NULL THEN 'suspect'
-             ELSE 'legit' END AS classification,
-        coalesce(nullif(concat_ws('; ', CASE WHEN allowlisted THEN 'allowlisted' END,
-                                  s_4xx, s_auth, s_waf, s_labels, s_uris), ''),
-                 'no suspect signal') AS reasons
-    FROM signals
-),
-bins AS (
-    SELECT key,
-        (epoch_us(timestamp) // 10000000 + CASE WHEN epoch_us(timestamp) % 10000000 > 0 THEN 1 ELSE 0 END) * 10
-            AS bin_s,
-        count(*) AS n
-    FROM flagged
-    WHERE key IN (SELECT key FROM classified)
-    GROUP BY ALL
-),
-rolled AS (
-    SELECT w.window_s, b.key, b.bin_s,
-        sum(b.n) OVER (PARTITION BY w.window_s, b.key ORDER BY b.bin_s
-                       RANGE BETWEEN w.window_s - 10 PRECEDING AND CURRENT ROW) AS in_window
-    FROM bins b CROSS JOIN windows w
-),
-peaks AS (
-    SELECT window_s, key, max(in_window)::BIGINT AS peak_requests,
-        min(bin_s) FILTER (WHERE in_window = peak_max) AS peak_t
-    FROM (SELECT *, max(in_window) OVER (PARTITION BY window_s, key) AS peak_max FROM rolled)
-    GROUP BY window_s, key
-),
-sized AS (
-    SELECT p.window_s, $key_type::VARCHAR AS key_type, p.key, p.peak_requests,
-        to_timestamp(p.peak_t - p.window_s) AS peak_window_start,
-        c.requests, c.classification, c.reasons
-    FROM peaks p
-    JOIN classified c ON c.key = p.key
-)
--- shared: rate keys (end)
-, legit AS (
+legit AS (
     SELECT w.window_s, max(s.peak_requests) FILTER (WHERE s.classification = 'legit') AS legit_max_peak
     FROM windows w
     LEFT JOIN sized s ON s.window_s = w.window_s
     GROUP BY w.window_s
 ),
 recommended AS (
-    -- headroom is checked in a CASE over constants, folded while planning (see the windows CTE)
+    -- headroom is checked in a CASE over constants, folded while planning (see sql/views/rate_keys.sql)
     SELECT l.window_s, l.legit_max_peak, h.headroom,
         least(2000000000, greatest(10, coalesce(CAST(ceil(l.legit_max_peak * (1 + h.headroom) - 1e-9) AS BIGINT), 10)))
             AS recommended_limit

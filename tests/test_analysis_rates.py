@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -337,12 +338,29 @@ def test_bad_parameters_are_refused_while_planning(lake: str, name: str, params:
         con.close()
 
 
-def test_shared_sql_block_is_identical() -> None:
-    def block(name: str) -> str:
-        text = (ROOT / "sql" / f"{name}.sql").read_text(encoding="utf-8")
-        return text[text.index("-- shared: rate keys (begin)"):text.index("-- shared: rate keys (end)")]
+RATE_KEYS_ARGS = {  # the rate_keys macro's arguments, in order, and what each query passes
+    "t0": "$start::TIMESTAMPTZ", "t1": "$end::TIMESTAMPTZ", "dist": "$distribution::VARCHAR",
+    "key_kind": "$key_type::VARCHAR", "header_name": "$header::VARCHAR", "window_list": "$windows::VARCHAR[]",
+    "uri_prefix": "$path_prefix::VARCHAR", "verb": "$method::VARCHAR", "allowed_keys": "$allowlist::VARCHAR[]",
+    "min_count": "$min_requests::BIGINT"}
 
-    assert block("rate-sizing") == block("rate-limit-recommendation") == block("rate-limit-table")
+
+def test_queries_select_from_the_rate_keys_macro(lake: str) -> None:
+    con = connect(lake)
+    try:
+        macros = con.execute("SELECT parameters FROM duckdb_functions() WHERE function_name = 'rate_keys' "
+                             "AND function_type = 'table_macro'").fetchall()
+    finally:
+        con.close()
+    assert macros == [(list(RATE_KEYS_ARGS),)]
+    for name in ANALYSES:
+        sql = queries.get(name).sql
+        calls = re.findall(r"rate_keys\(([^)]*)\)", sql)
+        assert len(calls) == 1, name
+        assert [a.strip() for a in calls[0].split(",")] == list(RATE_KEYS_ARGS.values()), name
+        # the keys, peaks and classification live only in the macro: no query reads the lake itself
+        assert not re.search(r"\b(FROM|JOIN)\s+(waf|cloudfront)\b", sql, re.IGNORECASE), name
+        assert "error('windows" not in sql and "shared: rate keys" not in sql, name
 
 
 def test_cli(lake: str) -> None:

@@ -1,11 +1,12 @@
-"""Rate-based rule sizing with Polars: the twin of ``sql/rate-sizing.sql``, ``sql/rate-limit-recommendation.sql``
-and ``sql/rate-limit-table.sql``.
+"""Rate-based rule sizing with Polars: the twin of ``sql/views/rate_keys.sql`` and of ``sql/rate-sizing.sql``,
+``sql/rate-limit-recommendation.sql`` and ``sql/rate-limit-table.sql``, which select from it.
 
 This module owns the Polars side of sizing an AWS WAF rate-based rule from the ``waf`` table: the
 aggregation keys, the trailing-window peaks evaluated every 10 s, the legit/suspect classification and
-the limit arithmetic. The SQL files are the contract (their headers state every rule and threshold);
-the functions here compute the same rows with Polars only (no DuckDB) and tests assert that the two
-engines agree exactly. Keep any change in step with the shared block of the three SQL files.
+the limit arithmetic. The SQL files are the contract (the ``rate_keys`` table macro's header states
+every key, window and classification rule; the query headers the limit arithmetic); the functions here
+compute the same rows with Polars only (no DuckDB) and tests assert that the two engines agree exactly.
+Keep any change in step with ``sql/views/rate_keys.sql``.
 """
 
 from __future__ import annotations
@@ -138,7 +139,7 @@ def _ratio_signal(name: str, hit: pl.Expr, count: pl.Expr, total: pl.Expr, suffi
 
 
 def _classified(flagged: pl.LazyFrame, allowlist: Sequence[str] | None, min_requests: int) -> pl.LazyFrame:
-    """Per key: ``requests``, ``classification`` and ``reasons`` (thresholds: see rate-sizing.sql)."""
+    """Per key: ``requests``, ``classification`` and ``reasons`` (thresholds: see sql/views/rate_keys.sql)."""
     status = pl.col("status")
     if allowlist is None:
         allowed = pl.lit(False)
@@ -203,7 +204,7 @@ def _peaks(flagged: pl.LazyFrame, classified: pl.LazyFrame, windows: Sequence[in
 def sized(lake: Lake, *, start: datetime | None, end: datetime | None, distribution: str | None,
           key_type: str, header: str | None, windows: Sequence[object], path_prefix: str | None,
           method: str | None, allowlist: Sequence[str] | None, min_requests: int) -> pl.DataFrame:
-    """The rate-sizing rows, unordered (the ``sized`` CTE of the SQL files)."""
+    """The rate-sizing rows, unordered (the rows of the ``rate_keys`` table macro)."""
     window_list = parse_windows(windows)
     if key_type == "header" and header is None:
         raise UsageError("key_type=header needs --param header=<header name>")
