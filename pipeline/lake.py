@@ -237,7 +237,18 @@ class Lake:
         except Exception as exc:  # deltalake raises several unrelated types; all mean the same to a user
             if isinstance(exc, LakeError):
                 raise
+            # The answer to a commit can be lost after the commit itself landed (a reset connection):
+            # when every transaction id of this commit is in the table now, it did land.
+            if app_transactions and self._landed(files.table, app_transactions):
+                return
             raise LakeError(f"commit to {self.table_uri(files.table)} failed: {exc}") from exc
+
+    def _landed(self, table: str, app_transactions: Sequence[tuple[str, int]]) -> bool:
+        try:
+            versions = self.committed_versions(table, [app for app, _ in app_transactions])
+        except Exception:  # the table cannot be read either: report the original failure
+            return False
+        return all((versions[app] or 0) >= version for app, version in app_transactions)
 
     def committed_version(self, table: str, app_id: str) -> int | None:
         return self.committed_versions(table, [app_id])[app_id]
