@@ -373,6 +373,18 @@ def _forget(lake: Lake, uri: str, generation: int) -> None:
             dt.delete(f"source_file = {literal}")
 
 
+def _clear_unreadable(lake: Lake, uris: list[str]) -> None:
+    """Objects read now drop the `unreadable` notes earlier failed attempts left in ``rejects``."""
+    dt = lake.open("rejects") if uris else None
+    if dt is None:
+        return
+    stale = (pl.scan_delta(dt).filter((pl.col("reason_code") == "unreadable") & pl.col("source_file").is_in(uris))
+             .select("source_file").unique().collect().get_column("source_file").to_list())
+    for uri in stale:
+        literal = "'" + uri.replace("'", "''") + "'"
+        dt.delete(f"reason_code = 'unreadable' AND source_file = {literal}")
+
+
 def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, started: datetime) -> None:
     """Commit a group of outcomes: data tables, then configs, rejects, and the manifest last."""
     done = [o for o in group if o.failed is None]
@@ -403,6 +415,7 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
 
     # Rejects and manifest rows carry the same per-object transaction ids, so a rerun after a crash
     # between these commits adds neither twice. Failed objects' rejects are reported every run.
+    _clear_unreadable(lake, [o.obj.uri for o in done])
     fresh = pending("rejects", done)
     rejects = [o.rejects for o in fresh if o.rejects.height]
     rejects += [o.rejects for o in group if o.failed is not None]

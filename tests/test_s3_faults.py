@@ -276,3 +276,14 @@ def test_an_object_that_cannot_be_read_but_can_be_listed_is_reported(
     summary: IngestSummary = ingest([clean.prefix], _lake(s3_server))
     assert summary.failed == 1
     assert [p["object"] for p in summary.problems] == [clean.uris[DENIED]]
+
+
+@pytest.mark.s3
+def test_unreadable_notes_go_once_the_object_is_read(proxy: FaultProxy, s3_server: S3Server, clean: Clean) -> None:
+    lake_uri = _lake(s3_server)
+    proxy.error(403, "AccessDenied", "Access Denied", None, path=DENIED, methods=["GET"])
+    assert ingest([clean.prefix], lake_uri).failed == 1
+    proxy.clear()
+    assert ingest([clean.prefix], lake_uri).failed == 0
+    notes = Lake(lake_uri).scan("rejects").filter(pl.col("reason_code") == "unreadable").collect()
+    assert notes.height == 0
