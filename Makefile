@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_LAKE ?= out/demo-lake
 
-.PHONY: setup test demo check lint bench clean
+.PHONY: setup test demo check lint bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: setup
+# Debian's Chromium for the report tests (tests/browser.py); installed only when missing and we are root.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q chromium; \
+	else echo "chromium is missing and we are not root: run 'sudo make browser'; the browser tests fail without it" >&2; fi
+
+test: setup browser
 	$(BIN)/pytest -q
 
 demo: setup

@@ -354,6 +354,57 @@ def follow(
                err=True)
 
 
+# ---- report: self-contained HTML evidence reports (pipeline/reports) ----------------------------------
+report_app = typer.Typer(no_args_is_help=True, help="Self-contained HTML evidence reports (open offline).")
+app.add_typer(report_app, name="report")
+ReportOut = Annotated[str, typer.Option("--out", help="HTML file to write.")]
+
+
+@report_app.command("waf-rollout")
+def report_waf_rollout(
+    lake: LakeOpt,
+    out: ReportOut = "waf-rollout.html",
+    web_acl: Annotated[str | None, typer.Option("--web-acl", help="Web ACL name or ARN (if the lake has several).")]
+    = None,
+    distribution: Annotated[str | None, typer.Option(help="Only this distribution id.")] = None,
+    start: Annotated[str | None, typer.Option(help="Inclusive UTC start, e.g. 2025-03-14T00:00:00Z.")] = None,
+    end: Annotated[str | None, typer.Option(help="Exclusive UTC end.")] = None,
+    no_csp: Annotated[bool, typer.Option("--no-csp", help="Leave out the Content-Security-Policy (testing).")]
+    = False,
+) -> None:
+    """WAF Count-to-Block rollout: phases, evidence and verdict per counted rule, exclusions, rate limits."""
+    from pipeline.reports import waf_rollout_report
+
+    try:
+        path = waf_rollout_report(lake, out, web_acl=web_acl, distribution=distribution, start=start, end=end,
+                                  csp=not no_csp)
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    typer.echo(str(path))
+
+
+@report_app.command("incident")
+def report_incident(
+    lake: LakeOpt,
+    start: Annotated[str, typer.Option(help="Inclusive UTC start of the incident window.")],
+    end: Annotated[str, typer.Option(help="Exclusive UTC end of the incident window.")],
+    out: ReportOut = "incident.html",
+    distribution: Annotated[str | None, typer.Option(help="Only this distribution id.")] = None,
+    context_hours: Annotated[int, typer.Option(help="Hours of hit-ratio history shown before --start.")] = 8,
+    no_csp: Annotated[bool, typer.Option("--no-csp", help="Leave out the Content-Security-Policy (testing).")]
+    = False,
+) -> None:
+    """Edge incident review: status mix per origin per minute, failover vs gaps, hit ratio, top URIs/IPs."""
+    from pipeline.reports import incident_report
+
+    try:
+        path = incident_report(lake, out, start=start, end=end, distribution=distribution,
+                               context_hours=context_hours, csp=not no_csp)
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    typer.echo(str(path))
+
+
 def main() -> None:
     app()
 

@@ -104,6 +104,21 @@ def scenario(root: Path, lake: str, scale: float) -> None:
         if cols:
             frame = frame.select(cols)
         print(f"\n-- {title}: edgelake query {name} --lake {lake}\n{render(frame.head(12).to_arrow(), 'table')}")
+    # Both HTML evidence reports from the scenario lake; the incident one around the planted 429 storm.
+    from datetime import datetime, timedelta
+
+    from pipeline.reports import incident_report, waf_rollout_report
+
+    storm = scen.truth["planted"]["storm_429"]["window"]
+    start = datetime.fromisoformat(storm["start"].replace("Z", "+00:00")) - timedelta(minutes=15)
+    end = datetime.fromisoformat(storm["end"].replace("Z", "+00:00")) + timedelta(minutes=15)
+    out = root.parent / "reports"
+    waf = waf_rollout_report(lake, out / "waf-rollout.html")
+    incident = incident_report(lake, out / "incident.html", start=start, end=end)
+    print(f"\n== Reports (self-contained HTML, open offline):\n   {waf}\n   {incident}\n"
+          f"   again with: edgelake report waf-rollout --lake {lake} --out {waf}\n"
+          f"               edgelake report incident --lake {lake} --out {incident} "
+          f"--start {start:%Y-%m-%dT%H:%M:%SZ} --end {end:%Y-%m-%dT%H:%M:%SZ}")
 
 
 def main(argv: list[str] | None = None) -> int:
