@@ -56,20 +56,7 @@ def ingest(
             summary = run(inputs, lake, opts, on_object=progress.update)
     except EdgelakeError as exc:
         raise _fail(exc) from None
-    if as_json:
-        typer.echo(json.dumps(summary.as_json()))
-    else:
-        rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items() if n)
-        typer.echo(f"ingested {summary.objects} object(s) ({summary.skipped} already in the lake): "
-                   f"{rows or 'no rows'}; {summary.rejects} reject(s); {summary.lines} lines "
-                   f"({summary.meta_lines} header/blank) in {summary.seconds:.1f}s")
-    for p in summary.problems:
-        typer.echo(f"edgelake: {p['object']}: {p['problem']}", err=True)
-    if summary.rejects:
-        typer.echo(f"edgelake: {summary.rejects} reject(s) quarantined; see them with: edgelake sql "
-                   f"\"SELECT * FROM rejects WHERE ingested_at = (SELECT max(ingested_at) FROM rejects)\" "
-                   f"--lake {lake}", err=True)
-    raise typer.Exit(1 if summary.rejects or summary.failed else 0)
+    _finish(summary, lake, as_json=as_json)
 
 
 @app.command()
@@ -104,6 +91,11 @@ def nightly(
             summary = run(inputs, lake, opts, on_object=progress.update)
     except EdgelakeError as exc:
         raise _fail(exc) from None
+    _finish(summary, lake, as_json=as_json)
+
+
+def _finish(summary: Any, lake: str, *, as_json: bool) -> None:
+    """Report an ingest or nightly run: summary on stdout, problems on stderr, exit status for schedulers."""
     if as_json:
         typer.echo(json.dumps(summary.as_json()))
     elif summary.objects == 0:
@@ -113,9 +105,14 @@ def nightly(
         rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items() if n)
         typer.echo(f"ingested {summary.objects} new or changed object(s) of {summary.seen} listed "
                    f"({summary.skipped} already in the lake): {rows or 'no rows'}; {summary.rejects} reject(s); "
-                   f"{summary.failed} failed; {summary.seconds:.1f}s")
+                   f"{summary.failed} failed; {summary.lines} lines ({summary.meta_lines} header/blank) "
+                   f"in {summary.seconds:.1f}s")
     for p in summary.problems:
         typer.echo(f"edgelake: {p['object']}: {p['problem']}", err=True)
+    if summary.rejects:
+        typer.echo(f"edgelake: {summary.rejects} reject(s) quarantined; see them with: edgelake sql "
+                   f"\"SELECT * FROM rejects WHERE ingested_at = (SELECT max(ingested_at) FROM rejects)\" "
+                   f"--lake {lake}", err=True)
     raise typer.Exit(1 if summary.rejects or summary.failed else 0)
 
 

@@ -18,6 +18,7 @@ from datetime import datetime
 
 import polars as pl
 
+from pipeline.analyses.requests import in_window
 from pipeline.errors import UsageError
 from pipeline.lake import Lake
 
@@ -82,13 +83,8 @@ def _check_headroom(headroom: float) -> None:
 def _keyed(lake: Lake, *, start: datetime | None, end: datetime | None, distribution: str | None,
            key_type: str, header: str | None, path_prefix: str | None, method: str | None) -> pl.LazyFrame:
     """In-scope WAF requests with their aggregation ``key`` and ``key_ip`` (the IP inside the key)."""
-    waf = lake.scan("waf").filter(pl.col("timestamp").is_not_null())
-    if start is not None:
-        waf = waf.filter(pl.col("timestamp") >= start)
-    if end is not None:
-        waf = waf.filter(pl.col("timestamp") < end)
-    if distribution is not None:
-        waf = waf.filter(pl.col("http_source_id") == distribution)
+    waf = in_window(lake.scan("waf").filter(pl.col("timestamp").is_not_null()), start, end, distribution,
+                    distribution_column="http_source_id")
     if path_prefix is not None:
         waf = waf.filter(pl.col("uri").str.starts_with(path_prefix))
     if method is not None:

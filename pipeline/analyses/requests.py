@@ -20,6 +20,18 @@ _COMMON = ["log", "distribution_id", "timestamp", "dt", "method", "status", "pro
            "uri_stem", "uri_query", "user_agent", "logged_behavior", "time_to_first_byte", "time_taken"]
 
 
+def in_window(frame: pl.LazyFrame, start: datetime | None, end: datetime | None, distribution: str | None, *,
+              distribution_column: str = "distribution_id") -> pl.LazyFrame:
+    """Rows with ``start <= timestamp < end`` (either bound optional), of one distribution if given."""
+    if start is not None:
+        frame = frame.filter(pl.col("timestamp") >= start)
+    if end is not None:
+        frame = frame.filter(pl.col("timestamp") < end)
+    if distribution is not None:
+        frame = frame.filter(pl.col(distribution_column) == distribution)
+    return frame
+
+
 def edge_requests(lake: Lake, log: str) -> pl.LazyFrame:
     """One log's requests in the shared columns (see ``sql/views/edge_requests.sql``)."""
     if log == "cloudfront":
@@ -46,13 +58,7 @@ def edge_requests(lake: Lake, log: str) -> pl.LazyFrame:
 def resolved_requests(lake: Lake, log: str, start: datetime | None, end: datetime | None,
                       distribution: str | None) -> pl.LazyFrame:
     """Requests with behavior, target, target_is_group, failover_status_codes, has_config."""
-    req = edge_requests(lake, log)
-    if start is not None:
-        req = req.filter(pl.col("timestamp") >= start)
-    if end is not None:
-        req = req.filter(pl.col("timestamp") < end)
-    if distribution is not None:
-        req = req.filter(pl.col("distribution_id") == distribution)
+    req = in_window(edge_requests(lake, log), start, end, distribution)
     req = req.with_columns(pl.col("uri_stem").fill_null("").str.strip_prefix("/").alias("_npath"))
     behaviors = lake.scan("behaviors").select("distribution_id", "precedence", "path_pattern", "path_regex",
                                               "target_origin_id", "target_is_group")

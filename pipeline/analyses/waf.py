@@ -13,6 +13,7 @@ from datetime import datetime
 
 import polars as pl
 
+from pipeline.analyses.requests import in_window
 from pipeline.lake import Lake
 
 KEY = ["rule_group", "rule_id", "match_kind"]
@@ -33,13 +34,7 @@ _HIT = ["src", "line", "rule_group", "rule_id", "match_kind", "would_be_action",
 
 
 def _records(lake: Lake, start: datetime | None, end: datetime | None, distribution: str | None) -> pl.DataFrame:
-    waf = lake.scan("waf")
-    if start is not None:
-        waf = waf.filter(pl.col("timestamp") >= start)
-    if end is not None:
-        waf = waf.filter(pl.col("timestamp") < end)
-    if distribution is not None:
-        waf = waf.filter(pl.col("http_source_id") == distribution)
+    waf = in_window(lake.scan("waf"), start, end, distribution, distribution_column="http_source_id")
     bot = (pl.col("labels").list.eval(pl.element().str.to_lowercase().str.contains(BOT_LABEL_PATTERN))
            .list.any().fill_null(False))
     return waf.select(
