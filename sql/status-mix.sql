@@ -7,10 +7,11 @@
 -- param: end timestamp = null Exclusive upper bound on the request time (UTC).
 -- param: distribution text = null Only this distribution id.
 -- param: log text = cloudfront [cloudfront|realtime] Which log to read.
--- param: bucket text = null [hour|day] Also split by hour or day; bucket_start is NULL without it.
+-- param: bucket text = null [minute|hour|day] Also split by minute, hour or day; bucket_start is NULL without it.
 WITH r AS (
     SELECT
-        CASE $bucket WHEN 'hour' THEN date_trunc('hour', timestamp)
+        CASE $bucket WHEN 'minute' THEN date_trunc('minute', timestamp)
+                     WHEN 'hour' THEN date_trunc('hour', timestamp)
                      WHEN 'day' THEN date_trunc('day', timestamp) END AS bucket_start,
         distribution_id,
         CASE WHEN has_config THEN target ELSE host END AS origin,

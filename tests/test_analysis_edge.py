@@ -178,3 +178,10 @@ def test_regression_found_with_its_start(lake: str) -> None:
     assert row["baseline_ratio"] == pytest.approx(0.95)
     assert row["ratio_during"] == pytest.approx(0.70)
     assert row["hours"] == 4
+
+
+def test_minute_buckets(lake: str) -> None:
+    mix = both("status-mix", lake, {"bucket": "minute", "distribution": DIST})
+    at_ten = mix.filter((pl.col("bucket_start") == DAY.replace(hour=10)) & (pl.col("origin") == "api-group"))
+    assert dict(at_ten.select("sc_status", "requests").rows()) == {200: 8, 429: 3, 502: 12, 503: 3}
+    both("hit-ratio", lake, {"bucket": "minute"})

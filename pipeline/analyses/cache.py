@@ -24,6 +24,8 @@ def cache_flags(frame: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def bucket_expr(bucket: str | None) -> pl.Expr:
+    if bucket == "minute":
+        return pl.col("timestamp").dt.truncate("1m")
     if bucket == "hour":
         return pl.col("timestamp").dt.truncate("1h")
     if bucket == "day":
