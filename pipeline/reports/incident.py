@@ -30,12 +30,6 @@ MEANING = {
     "no_config": "no distribution config ingested: origin is the Host header",
 }
 
-_STATUS_SQL = """
-SELECT date_trunc('minute', timestamp) AS minute, CASE WHEN has_config THEN target ELSE host END AS origin,
-    status, count(*) AS requests
-FROM resolved_requests($log, $start, $end, $distribution)
-GROUP BY ALL ORDER BY minute, origin, status
-"""
 _FAILURE_SQL = """
 SELECT date_trunc('minute', timestamp) AS minute, category, count(*) AS requests
 FROM failures($log, $start, $end, $distribution)
@@ -128,13 +122,15 @@ def build(lake: str, *, start: datetime, end: datetime, distribution: str | None
     sql_params = {"log": LOG, "start": start, "end": end, "distribution": distribution}
     con = connect(lake)
     try:
-        minutes, minutes_cmd = sql_rows(con, lake, _STATUS_SQL, sql_params)
         fail_minutes, fail_cmd = sql_rows(con, lake, _FAILURE_SQL, sql_params)
         uris, uris_cmd = sql_rows(con, lake, _URIS_SQL, sql_params)
         ips, ips_cmd = sql_rows(con, lake, _IPS_SQL, sql_params)
     finally:
         con.close()
     mix, mix_cmd = analysis("status-mix", lake, base)
+    per_minute, minutes_cmd = analysis("status-mix", lake, {**base, "bucket": "minute"})
+    minutes = [{"minute": r["bucket_start"], "origin": r["origin"], "status": r["sc_status"],
+                "requests": r["requests"]} for r in per_minute]
     failover, failover_cmd = analysis("failover", lake, base)
     episodes, episodes_cmd = analysis("failover-episodes", lake, {**base, "min_failures": 3, "gap_s": 300})
     ctx_start = (start - timedelta(hours=context_hours)).replace(minute=0, second=0, microsecond=0)
