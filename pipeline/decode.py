@@ -28,18 +28,21 @@ def decode_value(value: str) -> str:
 
 def url_decode(series: pl.Series) -> pl.Series:
     """Percent-decode a string series once, looking only at distinct values that contain ``%``."""
-    encoded = series.filter(series.str.contains("%", literal=True)).unique()
+    distinct = series.unique()
+    encoded = distinct.filter(distinct.str.contains("%", literal=True))
     if encoded.len() == 0:
         return series
-    olds = encoded.to_list()
-    news = []
+    olds: list[str] = []
+    news: list[str] = []
     cache = _CACHE
-    for value in olds:
+    for value in encoded.to_list():
         hit = cache.get(value)
         if hit is None:
             hit = decode_value(value)
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
             cache[value] = hit
-        news.append(hit)
-    return series.replace(olds, news)
+        if hit != value:  # invalid escapes decode to themselves: nothing to replace
+            olds.append(value)
+            news.append(hit)
+    return series.replace(olds, news) if olds else series

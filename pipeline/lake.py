@@ -167,7 +167,7 @@ class Lake:
             # column types already follow the schema, so the files match the Delta schema.
             with self.fs.open(path, "wb") as fh:
                 data.write_parquet(fh, compression="zstd", compression_level=ZSTD_LEVEL,
-                                   row_group_size=ROW_GROUP_ROWS, statistics=True)
+                                   row_group_size=ROW_GROUP_ROWS, data_page_size=1 << 20, statistics=True)
             size = self.fs.size(path)
             out.actions.append(AddAction(rel, size, dict(zip(parts, (str(v) for v in values), strict=True)),
                                          int(time.time() * 1000), True, self._stats(data)))
