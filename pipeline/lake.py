@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline import schemas
 from pipeline.errors import LakeError
@@ -88,6 +89,48 @@ def _iso(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def _footer_stats(path: str, columns: list[str], rows: int, stats: dict[str, Any]) -> list[str]:
+    """Fill ``stats`` from the Parquet footer at ``path``; return the columns it could not answer for."""
+    try:
+        meta = pq.read_metadata(path)
+    except (OSError, ValueError):
+        return columns
+    found: dict[str, list[Any]] = {}
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for i in range(group.num_columns):
+            col = group.column(i)
+            name = col.path_in_schema
+            st = col.statistics
+            if name not in columns or st is None or st.null_count is None:
+                found[name] = [None]  # poisoned: compute it
+                continue
+            entry = found.setdefault(name, [0, None, None, True])
+            if entry[0] is None:
+                continue
+            entry[0] += st.null_count
+            if st.has_min_max:
+                lo, hi = st.min, st.max
+                if isinstance(lo, str | bytes) and max(len(lo), len(hi)) >= STAT_CHARS:
+                    found[name] = [None]  # possibly truncated by the writer: compute it
+                    continue
+                entry[1] = lo if entry[1] is None else min(entry[1], lo)
+                entry[2] = hi if entry[2] is None else max(entry[2], hi)
+            elif st.null_count < group.num_rows:
+                found[name] = [None]
+    rest = []
+    for name in columns:
+        got = found.get(name)
+        if got is None or got[0] is None:
+            rest.append(name)
+            continue
+        stats["nullCount"][name] = got[0]
+        if got[1] is not None and got[0] < rows:
+            stats["minValues"][name] = _iso(got[1])
+            stats["maxValues"][name] = _iso(got[2])
+    return rest
 
 
 class Lake:
@@ -170,19 +213,24 @@ class Lake:
                                    row_group_size=ROW_GROUP_ROWS, data_page_size=1 << 20, statistics=True)
             size = self.fs.size(path)
             out.actions.append(AddAction(rel, size, dict(zip(parts, (str(v) for v in values), strict=True)),
-                                         int(time.time() * 1000), True, self._stats(data)))
+                                         int(time.time() * 1000), True,
+                                         self._stats(data, None if self.is_s3 else path)))
             out.rows += data.height
         return out
 
     @staticmethod
-    def _stats(data: pl.DataFrame) -> str:
+    def _stats(data: pl.DataFrame, written: str | None = None) -> str:
         """Delta file statistics for every flat column.
 
         Readers prune files with these; delta-rs' Arrow dataset treats a column without min/max as
-        matching nothing, so every flat column gets them (long strings cut to a valid bound).
+        matching nothing, so every flat column gets them (long strings cut to a valid bound). The
+        Parquet writer has already computed most of them: they are taken from the ``written`` file's
+        footer where it holds them whole, and computed here only for the rest.
         """
         flat = [c for c, t in data.schema.items() if not t.is_nested()]
         stats: dict[str, Any] = {"numRecords": data.height, "minValues": {}, "maxValues": {}, "nullCount": {}}
+        if written is not None:
+            flat = _footer_stats(written, flat, data.height, stats)
         if not flat:
             return json.dumps(stats)
         summary = data.select(
