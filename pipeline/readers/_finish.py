@@ -37,11 +37,15 @@ def _timestamp_expr(columns: list[str]) -> pl.Expr | None:
     return pl.coalesce(candidates) if len(candidates) > 1 else candidates[0]
 
 
-def finish(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *,
-           distribution_id: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Type ``raw`` (text columns + ``source_line``) into (rows, rejects) for ``schema``'s table."""
+def finish(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *, distribution_id: str | None,
+           dashes: list[str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Type ``raw`` (text columns + ``source_line``) into (rows, rejects) for ``schema``'s table.
+
+    ``dashes`` names the columns that may still hold AWS's `-` or empty text (the tab reader nulls the
+    others while parsing); None means every text column may.
+    """
     text_cols = [c for c in raw.columns if c not in LINEAGE]
-    frame = nullify(raw, text_cols)
+    frame = nullify(raw, text_cols if dashes is None else [c for c in dashes if c in raw.columns])
     ts = _timestamp_expr(frame.columns) if "timestamp" not in frame.columns else None
     if ts is not None:
         frame = frame.with_columns(ts.alias("timestamp"))

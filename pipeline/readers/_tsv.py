@@ -12,7 +12,7 @@ field (AWS's own example has a trailing TAB). Blank lines are counted as meta li
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
@@ -26,18 +26,22 @@ class Parsed:
     lines: int
     meta_lines: int
     comments: list[tuple[int, str]]  # (line, text) of `#` lines, when asked for; counted in meta_lines
+    dashes: list[str] = field(default_factory=list)  # columns whose `-` is still text (see _read)
 
 
 _REJECT_COLS = {"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}
 
 
 def _read(block: bytes, width: int, types: dict[int, pl.DataType] | None = None) -> pl.DataFrame:
-    # `-` (AWS's "no value") becomes null while parsing; a missing field stays "" so that a short
-    # line can be told from a line whose last field is `-`.
+    # `-` (AWS's "no value") and empty fields become null while parsing, except in the first and the
+    # last declared field and the two spare ones: there a missing field (null) must stay apart from a
+    # `-`, so that blank, short and long lines can be told apart; `finish` nulls their dashes.
     schema = {f"c{i}": (types or {}).get(i, pl.String()) for i in range(width)}
+    last = width - 3
+    dashes = {f"c{i}": "-" for i in range(width) if i not in (0, last, last + 1, last + 2)}
     return pl.read_csv(
-        block, has_header=False, separator="\t", quote_char=None, schema=schema, null_values=["-"],
-        truncate_ragged_lines=False, empty_string_is_null=False, missing_columns="insert",
+        block, has_header=False, separator="\t", quote_char=None, schema=schema, null_values=dashes or None,
+        truncate_ragged_lines=False, empty_string_is_null=True, missing_columns="insert",
         raise_if_empty=False, infer_schema=False,
     )
 
@@ -76,17 +80,14 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
     pre_lines = {int(p["source_line"]) for p in pre}  # type: ignore[call-overload]
     cols = [f"c{i}" for i in range(n + 2)]
     line_no = pl.int_range(first_line, first_line + n_lines, dtype=pl.Int64, eager=True)
-    text_cols = [c for i, c in enumerate(cols) if i not in native]
-    blank = pl.all_horizontal([pl.col(c).eq_missing("") for c in text_cols]
-                              + [pl.col(f"c{i}").is_null() for i in native])
-    bad = (pl.col(f"c{n - 1}").eq_missing("") | ~pl.col(f"c{n}").eq_missing("")
-           | ~pl.col(f"c{n + 1}").eq_missing(""))
+    blank = pl.all_horizontal([pl.col(c).is_null() for c in cols])
+    bad = pl.col(f"c{n - 1}").is_null() | pl.col(f"c{n}").is_not_null() | pl.col(f"c{n + 1}").is_not_null()
     df = df.with_columns(line_no.alias("source_line"))
     # Blank lines and `#` lines have no last field, so they are among the "bad" rows: clean input
     # (no bad row) skips every other test.
     if not pre_lines and not df.select(bad.any()).item():
         good = df.select([pl.col(f"c{i}").alias(names[i]) for i in range(n)] + ["source_line"])
-        return Parsed(good, pl.DataFrame(schema=_REJECT_COLS), n_lines, 0, [])
+        return Parsed(good, pl.DataFrame(schema=_REJECT_COLS), n_lines, 0, [], [names[0], names[n - 1]])
     flags = df.select(blank.alias("blank"), bad.alias("bad"), pl.col("source_line"))
     found_comments: list[tuple[int, str]] = []
     if comments:
@@ -121,7 +122,7 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
         rejects = pl.concat([rejects, pl.DataFrame(recs, schema=_REJECT_COLS)])
     kept = df if bool(good_mask.all()) else df.filter(good_mask)
     good = kept.select([pl.col(f"c{i}").alias(names[i]) for i in range(n)] + ["source_line"])
-    return Parsed(good, rejects.sort("source_line"), n_lines, meta, found_comments)
+    return Parsed(good, rejects.sort("source_line"), n_lines, meta, found_comments, [names[0], names[n - 1]])
 
 
 def _quarantine(block: bytes, first_line: int, n: int, what: str) -> tuple[bytes, list[dict[str, object]]]:

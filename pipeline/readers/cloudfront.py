@@ -116,7 +116,7 @@ def _finish_block(parsed: Parsed, schema: schemas.Schema, ctx: ReadContext,
     rejects = [rejects_from_frame(ctx, parsed.rejects)]
     rows = pl.DataFrame()
     if parsed.frame.height:
-        rows, rej = finish(parsed.frame, schema, ctx, distribution_id=dist)
+        rows, rej = finish(parsed.frame, schema, ctx, distribution_id=dist, dashes=parsed.dashes)
         rejects.append(rej)
     return rows, pl.concat(rejects)
 

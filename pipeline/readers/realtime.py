@@ -90,6 +90,7 @@ def read_realtime(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
         rejects = [rejects_from_frame(ctx, parsed.rejects)]
         rows = pl.DataFrame()
         if parsed.frame.height:
-            rows, rej = finish(parsed.frame, schema, ctx, distribution_id=ctx.distribution_id)
+            rows, rej = finish(parsed.frame, schema, ctx, distribution_id=ctx.distribution_id,
+                              dashes=parsed.dashes)
             rejects.append(rej)
         yield Batch(TABLE, rows, pl.concat(rejects), parsed.lines, parsed.meta_lines)
