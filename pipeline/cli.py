@@ -213,18 +213,21 @@ def query(
         if fmt not in (*FORMATS, "parquet"):
             raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}, parquet")
         result = run(name, lake, values, engine=engine)
-        if fmt == "parquet":
-            if not out:
-                raise UsageError("--format parquet needs --out FILE")
-            result.write_parquet(out)
-            typer.echo(f"wrote {result.height} rows to {out}", err=True)
-            return
-        text = render(result.to_arrow(), fmt)
-        if out:
-            with open(out, "w", encoding="utf-8") as fh:
-                fh.write(text + "\n")
-        else:
+        if fmt == "parquet" and not out:
+            raise UsageError("--format parquet needs --out FILE")
+        text = "" if fmt == "parquet" else render(result.to_arrow(), fmt)
+        if not out:
             typer.echo(text)
+            return
+        try:
+            if fmt == "parquet":
+                result.write_parquet(out)
+            else:
+                with open(out, "w", encoding="utf-8") as fh:
+                    fh.write(text + "\n")
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
+        typer.echo(f"wrote {result.height} rows to {out}", err=True)
     except EdgelakeError as exc:
         raise _fail(exc) from None
 

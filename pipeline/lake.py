@@ -204,14 +204,18 @@ class Lake:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             data = part.drop(parts) if parts else part
             path = f"{self._table_path(table)}/{rel}"
-            if not self.is_s3:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-            # Polars writes Parquet straight from its own buffers (no Arrow round trip): the
-            # column types already follow the schema, so the files match the Delta schema.
-            with self.fs.open(path, "wb") as fh:
-                data.write_parquet(fh, compression="zstd", compression_level=ZSTD_LEVEL,
-                                   row_group_size=ROW_GROUP_ROWS, data_page_size=1 << 20, statistics=True)
-            size = self.fs.size(path)
+            try:
+                if not self.is_s3:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                # Polars writes Parquet straight from its own buffers (no Arrow round trip): the
+                # column types already follow the schema, so the files match the Delta schema.
+                with self.fs.open(path, "wb") as fh:
+                    data.write_parquet(fh, compression="zstd", compression_level=ZSTD_LEVEL,
+                                       row_group_size=ROW_GROUP_ROWS, data_page_size=1 << 20, statistics=True)
+                size = self.fs.size(path)
+            except OSError as exc:
+                raise LakeError(f"cannot write to the lake at {self.table_uri(table)}: "
+                                f"{exc.strerror or exc}") from exc
             out.actions.append(AddAction(rel, size, dict(zip(parts, (str(v) for v in values), strict=True)),
                                          int(time.time() * 1000), True,
                                          self._stats(data, None if self.is_s3 else path)))

@@ -67,3 +67,16 @@ def test_missing_input_is_a_usage_error(tmp_path: Path) -> None:
 def test_unknown_source_option(tmp_path: Path) -> None:
     res = edgelake("ingest", str(DOC_33), "--lake", str(tmp_path / "lake"), "--source", "elb")
     assert res.returncode == 2 and "unknown source" in res.stderr
+
+
+def test_unwritable_lake_and_outputs_are_one_line_errors(tmp_path: Path, lake: str) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("x")
+    res = edgelake("ingest", str(DOC_33), "--lake", str(not_a_dir))
+    assert res.returncode == 2 and "cannot write to the lake" in res.stderr and "Traceback" not in res.stderr
+    for args in (["query", "hit-ratio", "--lake", lake, "--format", "csv", "--out", str(not_a_dir / "x.csv")],
+                 ["report", "incident", "--lake", lake, "--out", str(not_a_dir / "x.html"),
+                  "--start", "2019-12-13T00:00:00Z", "--end", "2019-12-14T00:00:00Z"]):
+        res = edgelake(*args)
+        assert res.returncode == 2, res.stderr
+        assert "cannot write" in res.stderr and "Traceback" not in res.stderr

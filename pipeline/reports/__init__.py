@@ -13,6 +13,7 @@ script, plotly.js), :mod:`.plots` (figure specs), :mod:`.exclusions` (AWS WAF JS
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from pathlib import Path
 
@@ -24,10 +25,15 @@ __all__ = ["Document", "incident_document", "incident_report", "waf_rollout_docu
 
 def _write(out: Path | str, text: str) -> Path:
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write the report to {path}: {exc.strerror or exc}") from exc
     return path
 
 
