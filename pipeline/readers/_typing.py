@@ -112,6 +112,8 @@ def cast_columns(frame: pl.DataFrame, schema: Schema) -> tuple[pl.DataFrame, pl.
 
 def conform(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     """Schema columns in schema order (typed nulls where absent), then unknown columns as text."""
+    if not frame.columns:  # no rows either: literals alone would make one row of nulls
+        return pl.DataFrame(schema={col.name: polars_type(col) for col in schema.columns})
     exprs: list[pl.Expr] = []
     for col in schema.columns:
         dtype = polars_type(col)
