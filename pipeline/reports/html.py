@@ -216,3 +216,15 @@ def page(title: str, body: Html, plots: Mapping[str, Any], *, with_csp: bool = T
                 f"<title>{esc(title)}</title><style>{assets.CSS}</style>")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head>{head}</head><body>{placeholders}{body}{data_blocks}"
             f"<script>{plotly_js}</script><script>{app_js}</script></body></html>\n")
+
+
+def masthead(title: str, meta: str, sections: Sequence[tuple[str, str]],
+             cards: Sequence[tuple[str, str]]) -> list[Html]:
+    """The top of a report: title, a line about the data, the section links and the summary cards."""
+    return [
+        el("header", el("h1", title), el("p", meta, class_="meta"),
+           el("nav", *(el("a", text, href=f"#{anchor}") for anchor, text in sections), class_="toc"),
+           class_="top"),
+        el("div", *(el("div", el("b", n), el("span", t), class_="card") for n, t in cards), class_="summary"),
+    ]
+

@@ -18,7 +18,7 @@ from typing import Any
 from pipeline.errors import UsageError
 from pipeline.reports import plots
 from pipeline.reports.common import Window, analysis, iso, sql_rows
-from pipeline.reports.html import Col, Document, Html, command, el, join, pct, table
+from pipeline.reports.html import Col, Document, Html, command, el, join, masthead, pct, table
 
 LOG = "cloudfront"
 BASELINE_HOURS = 6  # hit-ratio-regressions' default baseline_hours
@@ -158,14 +158,10 @@ def build(lake: str, *, start: datetime, end: datetime, distribution: str | None
              (f"{throttled:,}", "answered 429"), (f"{len(regs)}", "hit-ratio regressions nearby")]
     title = f"Edge incident review: {iso(start)} to {iso(end)}"
     body = join([
-        el("header", el("h1", title),
-           el("p", f"Distribution: {distribution or 'all'}. Log: {LOG}. Generated "
-                   f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')}Z by edgelake.", class_="meta"),
-           el("nav", *(el("a", t, href=f"#{a}") for a, t in (("timeline", "Timeline"), ("status", "Status mix"),
-                                                               ("failover", "Failover"), ("cache", "Hit ratio"),
-                                                               ("top", "Top URIs and IPs"))), class_="toc"),
-           class_="top"),
-        el("div", *(el("div", el("b", n), el("span", t), class_="card") for n, t in cards), class_="summary"),
+        *masthead(title, f"Distribution: {distribution or 'all'}. Log: {LOG}. Generated "
+                         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')}Z by edgelake.",
+                  (("timeline", "Timeline"), ("status", "Status mix"), ("failover", "Failover"),
+                   ("cache", "Hit ratio"), ("top", "Top URIs and IPs")), cards),
         el("h2", "Timeline", id="timeline"),
         el("p", "Generated from the failure episodes, the failover rows and the hit-ratio regressions that touch "
                 "the window, in time order."),

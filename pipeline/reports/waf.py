@@ -17,7 +17,7 @@ from pipeline.errors import UsageError
 from pipeline.reports import exclusions as ex
 from pipeline.reports import plots
 from pipeline.reports.common import Window, analysis, sql_rows
-from pipeline.reports.html import Col, Document, Html, code, command, el, join, pct, table
+from pipeline.reports.html import Col, Document, Html, code, command, el, join, masthead, pct, table
 from pipeline.reports.waf_rates import rate_section
 
 PHASES = (  # the rollout discipline (seed reference, section 6)
@@ -249,14 +249,10 @@ def build(lake: str, *, web_acl: str | None = None, distribution: str | None = N
                      (f"{counts['already_blocking']}", "rules already blocking"), *rate_summary]
     title = f"WAF Count-to-Block rollout: {acl_label or 'web ACL'}"
     body = join([
-        el("header", el("h1", title),
-           el("p", f"Window: {window.describe()}. Distribution: {dist or 'all'}. Generated "
-                   f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')}Z by edgelake.", class_="meta"),
-           el("nav", *(el("a", t, href=f"#{a}") for a, t in (("phases", "Phases"), ("evidence", "Evidence"),
-                                                               ("rules", "Rules"), ("enforce", "Enforce"),
-                                                               ("rates", "Rate-based rule"))), class_="toc"),
-           class_="top"),
-        el("div", *(el("div", el("b", n), el("span", t), class_="card") for n, t in cards_summary), class_="summary"),
+        *masthead(title, f"Window: {window.describe()}. Distribution: {dist or 'all'}. Generated "
+                         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')}Z by edgelake.",
+                  (("phases", "Phases"), ("evidence", "Evidence"), ("rules", "Rules"), ("enforce", "Enforce"),
+                   ("rates", "Rate-based rule")), cards_summary),
         _phase_section(cands),
         el("h2", "Evidence per rule", id="evidence"),
         el("p", "Every rule that counted requests it would block (and, for context, rules already blocking). "
