@@ -27,15 +27,21 @@ def decode_value(value: str) -> str:
 
 
 def url_decode(series: pl.Series) -> pl.Series:
-    """Percent-decode a string series once, looking only at distinct values that contain ``%``."""
-    distinct = series.unique()
-    encoded = distinct.filter(distinct.str.contains("%", literal=True))
-    if encoded.len() == 0:
+    """Percent-decode a string series once, looking only at distinct values that contain ``%``.
+
+    Rows without a ``%`` (most paths, most referers) are set aside first, so the hashing that finds
+    distinct values and maps them back runs over the rows that may change, not the whole column.
+    """
+    has = series.str.contains("%", literal=True)
+    found = int(has.sum())
+    if found == 0:
         return series
+    every = found == series.len() - series.null_count()
+    encoded = series if every else series.filter(has)
     olds: list[str] = []
     news: list[str] = []
     cache = _CACHE
-    for value in encoded.to_list():
+    for value in encoded.unique().drop_nulls().to_list():
         hit = cache.get(value)
         if hit is None:
             hit = decode_value(value)
@@ -45,4 +51,7 @@ def url_decode(series: pl.Series) -> pl.Series:
         if hit != value:  # invalid escapes decode to themselves: nothing to replace
             olds.append(value)
             news.append(hit)
-    return series.replace(olds, news) if olds else series
+    if not olds:
+        return series
+    decoded = encoded.replace(olds, news)
+    return decoded if every else series.clone().scatter(has.arg_true(), decoded)

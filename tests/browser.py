@@ -168,6 +168,17 @@ class Page:
 
 
 def _start(user_data: str, width: int, height: int) -> tuple[subprocess.Popen[bytes], str, threading.Thread]:
+    """Start Chromium; once more if it exits before it listens (seen once in ~1000 launches here)."""
+    try:
+        return _start_once(user_data, width, height)
+    except RuntimeError as first:
+        try:
+            return _start_once(user_data, width, height)
+        except RuntimeError as second:
+            raise RuntimeError(f"{second}\n(first attempt: {first})") from None
+
+
+def _start_once(user_data: str, width: int, height: int) -> tuple[subprocess.Popen[bytes], str, threading.Thread]:
     proc = subprocess.Popen(
         [chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={user_data}", "--remote-debugging-port=0",
          f"--window-size={width},{height}", "about:blank"],
