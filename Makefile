@@ -13,7 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# Byte-compile the package up front: where PYTHONDONTWRITEBYTECODE is set (it is on our build
+# machines) every process would otherwise compile it again, ~0.15 s per ingest worker started.
 setup: $(STAMP)
+	@$(BIN)/python -m compileall -q pipeline >/dev/null
 
 # Debian's Chromium for the report tests (tests/browser.py); installed only when missing and we are root.
 browser:
