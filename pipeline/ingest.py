@@ -338,13 +338,13 @@ def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOpti
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    # Spawned (not forked) workers: Polars' thread pool does not survive fork. The processes, not
-    # threads inside them, share the cores: a worker gets cores // workers Polars threads (one, on two
-    # cores), since idle pool threads spin and a second one per worker cost ~3% more CPU for no speed.
+    # Spawned (not forked) workers: Polars' thread pool does not survive fork. The processes share the
+    # cores; each keeps two Polars threads so that a worker left alone (while the other starts, or
+    # after it ran out of objects) still uses both cores of a small machine. One thread per worker
+    # measured neither faster nor slower here on the 2-core machine, within its noise.
     ctx = multiprocessing.get_context("spawn")
     env_before = os.environ.get("POLARS_MAX_THREADS")
-    share = max(1, (os.cpu_count() or 1) // workers)
-    os.environ["POLARS_MAX_THREADS"] = os.environ.get("EDGELAKE_WORKER_THREADS", str(share))
+    os.environ["POLARS_MAX_THREADS"] = os.environ.get("EDGELAKE_WORKER_THREADS", "2")
     try:
         # This process is one of the workers: it reads every `workers`-th object itself while the
         # pool's processes read the others, so N workers cost N processes, not N + 1.
