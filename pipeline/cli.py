@@ -413,10 +413,6 @@ _quick_exit = False
 
 
 def main() -> None:
-    # Polars' allocator (jemalloc) otherwise returns freed pages to the kernel at once and faults
-    # them back in for the next chunk: a third of a million page faults per 2M lines ingested, about
-    # 6% of the CPU. Kept pages are reused, so the peak stays where the data puts it.
-    os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:-1,muzzy_decay_ms:-1")
     global _quick_exit
     _quick_exit = False
     try:

@@ -15,7 +15,11 @@ from urllib.parse import unquote_to_bytes
 import polars as pl
 
 _CACHE: dict[str, str] = {}
-_CACHE_MAX = 500_000
+# The cache is emptied once the text it holds passes this many characters. It was bounded by entries
+# (500k) before, which let it grow to ~200 MiB per process on unique values (cache-busting queries) and
+# made an ingest's peak memory grow with the number of objects it read.
+_CACHE_CHARS = 8 << 20
+_cached_chars = 0
 
 
 def decode_value(value: str) -> str:
@@ -38,6 +42,7 @@ def url_decode(series: pl.Series) -> pl.Series:
         return series
     every = found == series.len() - series.null_count()
     encoded = series if every else series.filter(has)
+    global _cached_chars
     olds: list[str] = []
     news: list[str] = []
     cache = _CACHE
@@ -45,9 +50,11 @@ def url_decode(series: pl.Series) -> pl.Series:
         hit = cache.get(value)
         if hit is None:
             hit = decode_value(value)
-            if len(cache) >= _CACHE_MAX:
+            if _cached_chars >= _CACHE_CHARS:
                 cache.clear()
+                _cached_chars = 0
             cache[value] = hit
+            _cached_chars += len(value) + len(hit)
         if hit != value:  # invalid escapes decode to themselves: nothing to replace
             olds.append(value)
             news.append(hit)

@@ -67,6 +67,7 @@ from pipeline.follow_sources import (
 )
 from pipeline.inputs import ChunkStream
 from pipeline.lake import FileSet, Lake
+from pipeline.memory import pin_mmap_threshold
 from pipeline.readers._base import ReadContext, empty_rejects, raw_text, rejects_frame
 from pipeline.readers._typing import conform
 from pipeline.readers.realtime import read_realtime
@@ -431,4 +432,5 @@ def follow(source: str, lake_uri: str, opts: FollowOptions, *,
            on_flush: Callable[[FlushReport], None] | None = None,
            on_message: Callable[[str], None] | None = None, stdin: BinaryIO | None = None) -> FollowSummary:
     """Follow ``source`` (an ``s3://`` prefix, a local directory or file, or ``-``) into the lake."""
+    pin_mmap_threshold()  # a follower runs for days: its resident size must not creep
     return Follower(source, lake_uri, opts, on_flush=on_flush, on_message=on_message, stdin=stdin).run()
