@@ -36,13 +36,13 @@ def url_decode(series: pl.Series) -> pl.Series:
     Rows without a ``%`` (most paths, most referers) are set aside first, so the hashing that finds
     distinct values and maps them back runs over the rows that may change, not the whole column.
     """
+    global _cached_chars
     has = series.str.contains("%", literal=True)
     found = int(has.sum())
     if found == 0:
         return series
     every = found == series.len() - series.null_count()
     encoded = series if every else series.filter(has)
-    global _cached_chars
     olds: list[str] = []
     news: list[str] = []
     cache = _CACHE
