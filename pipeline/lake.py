@@ -91,6 +91,21 @@ def _iso(value: Any) -> Any:
     return value
 
 
+def _to_arrow(frame: pl.DataFrame) -> pa.Table:
+    """``frame`` as an Arrow table without copying its strings, in a form Arrow's Parquet writer takes.
+
+    Flat string columns stay string views. Arrow cannot slice views inside structs into row groups, so
+    nested columns go over in the classic layout (a copy, only for them).
+    """
+    table = frame.to_arrow(compat_level=pl.CompatLevel.newest())
+    nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
+    if nested:
+        classic = frame.select(nested).to_arrow(compat_level=pl.CompatLevel.oldest())
+        for name in nested:
+            table = table.set_column(table.schema.get_field_index(name), name, classic.column(name))
+    return table
+
+
 def _footer_stats(path: str, columns: list[str], rows: int, stats: dict[str, Any]) -> list[str]:
     """Fill ``stats`` from the Parquet footer at ``path``; return the columns it could not answer for."""
     try:
@@ -207,11 +222,16 @@ class Lake:
             try:
                 if not self.is_s3:
                     os.makedirs(os.path.dirname(path), exist_ok=True)
-                # Polars writes Parquet straight from its own buffers (no Arrow round trip): the
-                # column types already follow the schema, so the files match the Delta schema.
+                # The column types already follow the schema, so the files match the Delta schema.
+                # Polars hands its buffers to Arrow without a copy (string views stay views), and
+                # Arrow's writer encoded them with ~20% less CPU than Polars' own, measured here.
                 with self.fs.open(path, "wb") as fh:
-                    data.write_parquet(fh, compression="zstd", compression_level=ZSTD_LEVEL,
-                                       row_group_size=ROW_GROUP_ROWS, data_page_size=1 << 20, statistics=True)
+                    pq.write_table(_to_arrow(data), fh, compression="zstd",
+                                   compression_level=ZSTD_LEVEL, row_group_size=ROW_GROUP_ROWS,
+                                   data_page_size=1 << 20, write_statistics=True,
+                                   # no Arrow schema in the footer: readers would see string views and
+                                   # some (delta-rs' dataset filters) cannot compare them with strings
+                                   store_schema=False)
                 size = self.fs.size(path)
             except OSError as exc:
                 raise LakeError(f"cannot write to the lake at {self.table_uri(table)}: "
