@@ -2,7 +2,7 @@
 
 Reads the benchmark's gzip files once with edgelake's readers (not timed), then times, on the same typed
 rows, (a) ``deltalake.write_deltalake(..., partition_by=["dt"])`` per batch and (b) edgelake's path:
-Polars ``write_parquet`` into the table's partitions plus one ``create_write_transaction`` commit.
+``Lake.write_files`` (Parquet files into the table's partitions) plus one ``create_write_transaction`` commit.
 
     python bench/delta_write.py <dir of .gz files> [--runs 3]
 """
@@ -61,7 +61,7 @@ def main() -> None:
     print(f"{rows:,} rows in {len(frames)} batches")
     for name, fn in (
         ("write_deltalake per batch", via_write_deltalake),
-        ("polars files + one commit", via_files_and_commit),
+        ("edgelake files + one commit", via_files_and_commit),
     ):
         times = []
         for _ in range(args.runs):
