@@ -32,6 +32,7 @@ from pipeline.inputs import filesystem, storage_options
 ROW_GROUP_ROWS = 262_144  # rows per Parquet row group: big enough for scans, small enough to skip
 ZSTD_LEVEL = 1
 STAT_CHARS = 64  # string statistics are cut to this many characters
+STATS_COLUMNS = "delta.dataSkippingStatsColumns"  # the table property naming the columns with statistics
 
 
 @dataclass
@@ -104,6 +105,17 @@ def _to_arrow(frame: pl.DataFrame) -> pa.Table:
         for name in nested:
             table = table.set_column(table.schema.get_field_index(name), name, classic.column(name))
     return table
+
+
+def _leaf_paths(field: pa.Field, prefix: str = "") -> list[str]:
+    """The Parquet column paths under an Arrow field (``labels`` -> ``labels.list.element``)."""
+    path = f"{prefix}{field.name}"
+    t = field.type
+    if pa.types.is_struct(t):
+        return [p for i in range(t.num_fields) for p in _leaf_paths(t.field(i), f"{path}.")]
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _leaf_paths(pa.field("element", t.value_type), f"{path}.list.")
+    return [path]
 
 
 def _footer_stats(path: str, columns: list[str], rows: int, stats: dict[str, Any]) -> list[str]:
@@ -199,6 +211,7 @@ class Lake:
 
         schema = schemas.load(table)
         known = schema.arrow_schema()
+        known_stats = set(schema.stats_columns)
         out = FileSet(table)
         if rows.height == 0:
             return out
@@ -218,6 +231,11 @@ class Lake:
             name = f"part-{uuid.uuid4().hex}.zstd.parquet"
             rel = f"{rel_dir}/{name}" if rel_dir else name
             data = part.drop(parts) if parts else part
+            arrow = _to_arrow(data)
+            stat_cols = [c for c in data.columns if c in known_stats]
+            plain = {c for c in data.columns if c in schema.by_name and not schema.by_name[c].dictionary}
+            dictionary: bool | list[str] = True if not plain else [
+                p for f in arrow.schema if f.name not in plain for p in _leaf_paths(f)]
             path = f"{self._table_path(table)}/{rel}"
             try:
                 if not self.is_s3:
@@ -226,9 +244,10 @@ class Lake:
                 # Polars hands its buffers to Arrow without a copy (string views stay views), and
                 # Arrow's writer encoded them with ~20% less CPU than Polars' own, measured here.
                 with self.fs.open(path, "wb") as fh:
-                    pq.write_table(_to_arrow(data), fh, compression="zstd",
+                    pq.write_table(arrow, fh, compression="zstd",
                                    compression_level=ZSTD_LEVEL, row_group_size=ROW_GROUP_ROWS,
-                                   data_page_size=1 << 20, write_statistics=True,
+                                   data_page_size=1 << 20, write_statistics=stat_cols,
+                                   use_dictionary=dictionary,
                                    # no Arrow schema in the footer: readers would see string views and
                                    # some (delta-rs' dataset filters) cannot compare them with strings
                                    store_schema=False)
@@ -238,20 +257,21 @@ class Lake:
                                 f"{exc.strerror or exc}") from exc
             out.actions.append(AddAction(rel, size, dict(zip(parts, (str(v) for v in values), strict=True)),
                                          int(time.time() * 1000), True,
-                                         self._stats(data, None if self.is_s3 else path)))
+                                         self._stats(data, stat_cols, None if self.is_s3 else path)))
             out.rows += data.height
         return out
 
     @staticmethod
-    def _stats(data: pl.DataFrame, written: str | None = None) -> str:
-        """Delta file statistics for every flat column.
+    def _stats(data: pl.DataFrame, columns: list[str], written: str | None = None) -> str:
+        """Delta file statistics for ``columns`` (the schema's statistics columns present in ``data``).
 
-        Readers prune files with these; delta-rs' Arrow dataset treats a column without min/max as
-        matching nothing, so every flat column gets them (long strings cut to a valid bound). The
-        Parquet writer has already computed most of them: they are taken from the ``written`` file's
-        footer where it holds them whole, and computed here only for the rest.
+        Readers prune files with these. The table's ``delta.dataSkippingStatsColumns`` property names
+        the same columns, which matters: without it, delta-rs' Arrow dataset reads a column missing
+        from a file's statistics as all null, and a filter on it skipped every file. Long strings are
+        cut to a valid bound. The Parquet writer has already computed most of them: they are taken
+        from the ``written`` file's footer where it holds them whole, and computed here otherwise.
         """
-        flat = [c for c, t in data.schema.items() if not t.is_nested()]
+        flat = [c for c in columns if not data.schema[c].is_nested()]
         stats: dict[str, Any] = {"numRecords": data.height, "minValues": {}, "maxValues": {}, "nullCount": {}}
         if written is not None:
             flat = _footer_stats(written, flat, data.height, stats)
@@ -287,6 +307,7 @@ class Lake:
         known = schema.arrow_schema()
         wanted = pa.schema(list(known) + [pa.field(n, t) for n, t in files.extra_columns.items()
                                           if n not in known.names])
+        properties = self._properties(schema)
         dt = self.open(files.table)
         try:
             if dt is None:
@@ -294,8 +315,17 @@ class Lake:
                                               files.actions, mode="append",
                                               partition_by=list(schema.partition_by) or None,
                                               name=files.table, description=schema.description,
+                                              configuration=properties or None,
                                               storage_options=self.storage_options, commit_properties=props)
                 return
+            configuration = dt.metadata().configuration
+            if any(configuration.get(k) != v for k, v in properties.items()):
+                # A table made by an older edgelake (every column had statistics), or a schema whose
+                # `stats` choices changed: name the columns first, so that no reader ever sees a file
+                # without statistics for a column the table says has them.
+                dt.alter.set_table_properties(properties)
+                dt = self.open(files.table)
+                assert dt is not None
             current = {f.name for f in dt.schema().fields}
             new = [f for f in wanted if f.name not in current]
             if new:
@@ -314,6 +344,11 @@ class Lake:
             if app_transactions and self._landed(files.table, app_transactions):
                 return
             raise LakeError(f"commit to {self.table_uri(files.table)} failed: {exc}") from exc
+
+    @staticmethod
+    def _properties(schema: schemas.Schema) -> dict[str, str]:
+        """Delta table properties of a table written through :meth:`commit`."""
+        return {STATS_COLUMNS: ",".join(schema.stats_columns)}
 
     def _landed(self, table: str, app_transactions: Sequence[tuple[str, int]]) -> bool:
         try:

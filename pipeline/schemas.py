@@ -1,8 +1,14 @@
 """Log schemas as data: loads ``schemas/*.toml`` and answers every "what is this column" question.
 
 The TOML files are the single source of truth for column names, raw AWS field names, Arrow types,
-nullability and documentation. Readers, the lake, the DuckDB catalog and ``edgelake schema`` all ask
-this module; none of them spells a column type of its own. Field names become column names through
+nullability and documentation, and for two storage choices per column: ``stats = false`` (no min/max
+statistics: the column is never used to skip files) and ``dictionary = false`` (no Parquet dictionary:
+nearly every value is distinct). Turning ``stats`` back on for a column leaves the files written
+before without them, and delta-rs reads a listed column missing from a file's statistics as all null:
+rewrite those files (or leave the choice alone) before relying on filters over that column.
+
+Readers, the lake, the DuckDB catalog and ``edgelake schema`` all ask this module; none of them spells
+a column type of its own. Field names become column names through
 :func:`column_name` (the AWS name snake-cased), so a field AWS adds tomorrow still gets a stable,
 predictable column.
 """
@@ -110,6 +116,8 @@ class Column:
     nullable: bool = True
     decode: str | None = None  # "url": percent-decoded exactly once at ingest
     derived: str | None = None  # how a derived column is computed, for the docs
+    stats: bool = True  # min/max/null statistics in Parquet footers and the Delta log (file pruning)
+    dictionary: bool = True  # Parquet dictionary encoding (off where nearly every value is distinct)
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -132,6 +140,16 @@ class Schema:
         """Raw AWS field name (as written in logs and configs) -> column."""
         return {c.field: c for c in self.columns if c.field is not None}
 
+    @functools.cached_property
+    def stats_columns(self) -> tuple[str, ...]:
+        """Flat columns whose files carry min/max statistics (the table's ``delta.dataSkippingStatsColumns``).
+
+        Statistics cost CPU at every write and space in the Delta log, and a range over random ids,
+        user agents or query strings never excludes a file, so the schema turns them off there.
+        """
+        return tuple(c.name for c in self.columns if c.stats and c.name not in self.partition_by
+                     and not pa.types.is_nested(c.arrow_type))
+
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns])
 
@@ -149,14 +167,15 @@ class Schema:
 
 
 def _column(table: str, raw: dict[str, Any]) -> Column:
-    allowed = {"name", "type", "description", "field", "nullable", "decode", "derived"}
+    allowed = {"name", "type", "description", "field", "nullable", "decode", "derived", "stats", "dictionary"}
     unknown = set(raw) - allowed
     if unknown:
         raise SchemaError(f"schemas/{table}.toml: column keys {sorted(unknown)} are not understood")
     try:
         col = Column(name=raw["name"], type_text=raw["type"], description=raw["description"],
                      field=raw.get("field"), nullable=raw.get("nullable", True),
-                     decode=raw.get("decode"), derived=raw.get("derived"))
+                     decode=raw.get("decode"), derived=raw.get("derived"), stats=raw.get("stats", True),
+                     dictionary=raw.get("dictionary", True))
     except KeyError as exc:
         raise SchemaError(f"schemas/{table}.toml: a column lacks {exc.args[0]!r}: {raw}") from exc
     col.arrow_type  # noqa: B018 - validate the type string at load time
