@@ -30,35 +30,71 @@ def decode_value(value: str) -> str:
         return value
 
 
+def _decoded(value: str) -> str:
+    global _cached_chars
+    hit = _CACHE.get(value)
+    if hit is None:
+        hit = decode_value(value)
+        if _cached_chars >= _CACHE_CHARS:
+            _CACHE.clear()
+            _cached_chars = 0
+        _CACHE[value] = hit
+        _cached_chars += len(value) + len(hit)
+    return hit
+
+
+def decode_exprs(frame: pl.DataFrame, columns: list[str]) -> list[pl.Expr]:
+    """Expressions that percent-decode ``columns`` of ``frame`` once, found with one query for all.
+
+    The distinct values containing ``%`` are collected for every column together (one pass, columns in
+    parallel), decoded here, and each column with a changed value gets a ``replace`` expression to run
+    inside the caller's own query. Columns with nothing to decode get none.
+    """
+    if not columns or not frame.height:
+        return []
+    found = frame.select([pl.col(c).filter(pl.col(c).str.contains("%", literal=True)).unique().implode()
+                          for c in columns]).row(0)
+    exprs = []
+    for column, values in zip(columns, found, strict=True):
+        olds: list[str] = []
+        news: list[str] = []
+        for value in values:
+            if value is None:
+                continue
+            hit = _decoded(value)
+            if hit != value:  # invalid escapes decode to themselves: nothing to replace
+                olds.append(value)
+                news.append(hit)
+        if olds:
+            exprs.append(pl.col(column).replace(olds, news))
+    return exprs
+
+
 def url_decode(series: pl.Series) -> pl.Series:
     """Percent-decode a string series once, looking only at distinct values that contain ``%``.
 
     Rows without a ``%`` (most paths, most referers) are set aside first, so the hashing that finds
-    distinct values and maps them back runs over the rows that may change, not the whole column.
+    distinct values runs over the rows that may change, not the whole column. Those rows are hashed
+    once: cast to a categorical with its own, fresh category list, whose codes number the distinct
+    values in order; each distinct value is decoded (through the cache) and the rows take theirs by
+    code. That is one hashing pass where ``unique`` followed by ``replace`` made two.
     """
-    global _cached_chars
     has = series.str.contains("%", literal=True)
     found = int(has.sum())
     if found == 0:
         return series
     every = found == series.len() - series.null_count()
     encoded = series if every else series.filter(has)
-    olds: list[str] = []
-    news: list[str] = []
-    cache = _CACHE
-    for value in encoded.unique().drop_nulls().to_list():
-        hit = cache.get(value)
-        if hit is None:
-            hit = decode_value(value)
-            if _cached_chars >= _CACHE_CHARS:
-                cache.clear()
-                _cached_chars = 0
-            cache[value] = hit
-            _cached_chars += len(value) + len(hit)
-        if hit != value:  # invalid escapes decode to themselves: nothing to replace
-            olds.append(value)
-            news.append(hit)
-    if not olds:
+    coded = encoded.cast(pl.Categorical(pl.Categories.random()))
+    distinct = coded.unique().drop_nulls()
+    codes = distinct.to_physical().to_list()
+    lookup: list[str | None] = [None] * (max(codes) + 1)
+    changed = False
+    for code, value in zip(codes, distinct.cast(pl.String).to_list(), strict=True):
+        hit = _decoded(value)
+        lookup[code] = hit
+        changed = changed or hit != value  # invalid escapes decode to themselves
+    if not changed:
         return series
-    decoded = encoded.replace(olds, news)
+    decoded = pl.Series(series.name, lookup, dtype=pl.String).gather(coded.to_physical())
     return decoded if every else series.clone().scatter(has.arg_true(), decoded)

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline.readers._base import ReadContext, rejects_from_frame
-from pipeline.readers._typing import cast_columns, conform, decode_columns, nullify
+from pipeline.readers._base import ReadContext, empty_rejects, rejects_from_frame
+from pipeline.readers._typing import (
+    NULL_TOKENS,
+    cast_columns,
+    cast_expr,
+    conform,
+    decode_columns,
+    nullify,
+    polars_type,
+)
 from pipeline.schemas import Schema
 
 EPOCH_S = "__epoch_seconds"  # v2's plain `timestamp` field (epoch seconds), before it becomes `timestamp`
@@ -37,6 +45,70 @@ def _timestamp_expr(columns: list[str]) -> pl.Expr | None:
     return pl.coalesce(candidates) if len(candidates) > 1 else candidates[0]
 
 
+def _distribution_expr(columns: list[str], distribution_id: str | None) -> pl.Expr | None:
+    if distribution_id is None and "distribution_id" in columns:
+        return None
+    given = pl.lit(distribution_id, pl.String)
+    return (pl.coalesce(pl.col("distribution_id"), given) if "distribution_id" in columns else given) \
+        .alias("distribution_id")
+
+
+_TYPED = "\x00typed:"  # prefix of a cast column while its text is still needed to spot failures
+_BAD = "\x00bad"
+
+
+def _fused(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, distribution_id: str | None,
+           null_cols: list[str]) -> pl.DataFrame | None:
+    """Every typing step as one Polars query; None when any row would be rejected.
+
+    A chunk is typed once per query instead of once per step, with one collect (the step-by-step path
+    in :func:`finish` costs ~8 ms per chunk in fixed overhead alone). Clean chunks, by far the usual
+    case, end here; a chunk with a row that does not fit goes through the step-by-step path, which
+    names every reason.
+    """
+    columns = raw.columns
+    ts = _timestamp_expr(columns) if "timestamp" not in columns else None
+    if ts is None and "timestamp" not in columns:
+        return None
+    # Percent-decoding first (`-` and empty text decode to themselves), one column at a time: it looks
+    # only at the rows holding a `%`, which a single query cannot do.
+    plan = decode_columns(raw, schema).lazy()
+    nulls = [pl.when(~pl.col(c).is_in(NULL_TOKENS)).then(pl.col(c)).alias(c) for c in null_cols
+             if raw.schema[c] == pl.String]
+    if nulls:
+        plan = plan.with_columns(nulls)
+    derived = [e for e in (None if ts is None else ts.alias("timestamp"),
+                           _distribution_expr(columns, distribution_id)) if e is not None]
+    if derived:
+        plan = plan.with_columns(derived)
+    typed = {n: col for n in columns if (col := schema.by_name.get(n)) is not None
+             and col.type_text not in ("string", "large_string") and raw.schema[n] == pl.String}
+    if typed:
+        plan = plan.with_columns([cast_expr(n, col).alias(_TYPED + n) for n, col in typed.items()])
+    stamp = pl.col(_TYPED + "timestamp" if "timestamp" in typed else "timestamp")
+    bad = pl.any_horizontal([stamp.is_null(),
+                             *[pl.col(n).is_not_null() & pl.col(_TYPED + n).is_null() for n in typed]])
+    present = {*columns, "timestamp", "distribution_id"}
+    out: list[pl.Expr] = []
+    for col in schema.columns:
+        dtype = polars_type(col)
+        if col.name == "source_file":
+            out.append(pl.lit(ctx.uri, dtype).alias(col.name))
+        elif col.name == "dt":
+            out.append(stamp.dt.date().cast(dtype).alias(col.name))
+        elif col.name in typed:
+            out.append(pl.col(_TYPED + col.name).cast(dtype).alias(col.name))
+        elif col.name in present:
+            out.append(pl.col(col.name).cast(dtype))
+        else:
+            out.append(pl.lit(None, dtype).alias(col.name))
+    out += [pl.col(c).cast(pl.String) for c in columns if c not in schema.by_name and c != EPOCH_S]
+    frame = plan.select(*out, bad.alias(_BAD)).collect()
+    if frame.get_column(_BAD).any():
+        return None
+    return frame.drop(_BAD)
+
+
 def finish(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *, distribution_id: str | None,
            dashes: list[str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Type ``raw`` (text columns + ``source_line``) into (rows, rejects) for ``schema``'s table.
@@ -45,7 +117,11 @@ def finish(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *, distribution_
     others while parsing); None means every text column may.
     """
     text_cols = [c for c in raw.columns if c not in LINEAGE]
-    frame = nullify(raw, text_cols if dashes is None else [c for c in dashes if c in raw.columns])
+    null_cols = text_cols if dashes is None else [c for c in dashes if c in raw.columns]
+    fast = _fused(raw, schema, ctx, distribution_id, null_cols)
+    if fast is not None:
+        return fast, empty_rejects()
+    frame = nullify(raw, null_cols)
     ts = _timestamp_expr(frame.columns) if "timestamp" not in frame.columns else None
     if ts is not None:
         frame = frame.with_columns(ts.alias("timestamp"))

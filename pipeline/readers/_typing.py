@@ -59,7 +59,8 @@ def decode_columns(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     return frame.with_columns([url_decode(frame.get_column(c)) for c in todo])
 
 
-def _cast_expr(name: str, col: Column) -> pl.Expr:
+def cast_expr(name: str, col: Column) -> pl.Expr:
+    """The text column ``name`` cast to ``col``'s type; null where the text does not fit."""
     src = pl.col(name)
     t = col.type_text
     if t in ("string", "large_string"):
@@ -92,7 +93,7 @@ def cast_columns(frame: pl.DataFrame, schema: Schema) -> tuple[pl.DataFrame, pl.
             typed_cols.append((name, col))
     if not typed_cols:
         return frame, None
-    typed = frame.with_columns([_cast_expr(n, c).alias(n) for n, c in typed_cols])
+    typed = frame.with_columns([cast_expr(n, c).alias(n) for n, c in typed_cols])
     fails = [(frame.get_column(n).is_not_null() & typed.get_column(n).is_null()) for n, _ in typed_cols]
     any_fail = fails[0]
     for f in fails[1:]:
