@@ -43,33 +43,6 @@ def _decoded(value: str) -> str:
     return hit
 
 
-def decode_exprs(frame: pl.DataFrame, columns: list[str]) -> list[pl.Expr]:
-    """Expressions that percent-decode ``columns`` of ``frame`` once, found with one query for all.
-
-    The distinct values containing ``%`` are collected for every column together (one pass, columns in
-    parallel), decoded here, and each column with a changed value gets a ``replace`` expression to run
-    inside the caller's own query. Columns with nothing to decode get none.
-    """
-    if not columns or not frame.height:
-        return []
-    found = frame.select([pl.col(c).filter(pl.col(c).str.contains("%", literal=True)).unique().implode()
-                          for c in columns]).row(0)
-    exprs = []
-    for column, values in zip(columns, found, strict=True):
-        olds: list[str] = []
-        news: list[str] = []
-        for value in values:
-            if value is None:
-                continue
-            hit = _decoded(value)
-            if hit != value:  # invalid escapes decode to themselves: nothing to replace
-                olds.append(value)
-                news.append(hit)
-        if olds:
-            exprs.append(pl.col(column).replace(olds, news))
-    return exprs
-
-
 def url_decode(series: pl.Series) -> pl.Series:
     """Percent-decode a string series once, looking only at distinct values that contain ``%``.
 
