@@ -32,7 +32,7 @@ class Parsed:
 _REJECT_COLS = {"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}
 
 
-def _read(block: bytes, width: int, types: dict[int, pl.DataType] | None = None) -> pl.DataFrame:
+def _read(block: bytes, width: int, types: dict[int, pl.DataType] | None = None, skip: int = 0) -> pl.DataFrame:
     # `-` (AWS's "no value") and empty fields become null while parsing, except in the first and the
     # last declared field and the two spare ones: there a missing field (null) must stay apart from a
     # `-`, so that blank, short and long lines can be told apart; `finish` nulls their dashes.
@@ -42,7 +42,7 @@ def _read(block: bytes, width: int, types: dict[int, pl.DataType] | None = None)
     return pl.read_csv(
         block, has_header=False, separator="\t", quote_char=None, schema=schema, null_values=dashes or None,
         truncate_ragged_lines=False, empty_string_is_null=True, missing_columns="insert",
-        raise_if_empty=False, infer_schema=False,
+        raise_if_empty=False, infer_schema=False, skip_lines=skip,
     )
 
 
@@ -51,9 +51,11 @@ def _field_count(line: bytes) -> int:
 
 
 def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
-                comments: bool = False, types: dict[str, pl.DataType] | None = None) -> Parsed:
-    """Parse ``block`` (complete lines, each ending in a newline) whose fields are ``names``.
+                comments: bool = False, types: dict[str, pl.DataType] | None = None, offset: int = 0) -> Parsed:
+    """Parse ``block[offset:]`` (complete lines, each ending in a newline) whose fields are ``names``.
 
+    ``offset`` (the start of a line) lets a reader skip the header lines that lead a chunk without
+    copying the rest of it.
     ``what`` describes where the field list came from, for reject messages (e.g. "the #Fields header").
     With ``comments``, lines starting with ``#`` are meta lines returned in :attr:`Parsed.comments`
     (found by a vectorised test on the parsed rows, not by scanning the bytes).
@@ -66,8 +68,10 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
     native = {i: t for i, name in enumerate(names) if (t := (types or {}).get(name)) is not None
               and 0 < i < n - 1}
     try:
-        df = _read(block, n + 2, native)
+        df = _read(block, n + 2, native, block.count(b"\n", 0, offset) if offset else 0)
     except pl.exceptions.PolarsError:
+        block = block[offset:] if offset else block
+        offset = 0
         native = {}
         try:
             df = _read(block, n + 2)
@@ -111,7 +115,7 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
     rejects = pl.DataFrame(pre, schema=_REJECT_COLS) if pre else pl.DataFrame(schema=_REJECT_COLS)
     if bad_mask.any():
         bad_lines = flags.filter(bad_mask).get_column("source_line").to_list()
-        raw_lines = block.split(b"\n")
+        raw_lines = (block[offset:] if offset else block).split(b"\n")
         recs = []
         for ln in bad_lines:
             raw = raw_lines[ln - first_line]

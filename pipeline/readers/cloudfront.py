@@ -96,8 +96,8 @@ def read_w3c(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
             pos, meta, line = end + 1, meta + 1, line + 1
         if fields is not None and pos < len(data):
             names = _column_names(fields)
-            parsed = parse_block(data[pos:], line, names, what="the #Fields header", comments=True,
-                                 types=native_types(schema, names))
+            parsed = parse_block(data, line, names, what="the #Fields header", comments=True,
+                                 types=native_types(schema, names), offset=pos)
             if not any(text.startswith("#Fields:") for _, text in parsed.comments):
                 rows, rejects = _finish_block(parsed, schema, ctx, dist)
                 yield Batch(TABLE, rows, rejects, chunk.n_lines, meta + parsed.meta_lines)
