@@ -44,6 +44,9 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Read log objects into the lake; every line becomes a row or a quarantined reject."""
+    from pipeline import pool
+
+    pool.prestart(inputs, workers)  # its interpreter loads while this one imports what follows
     from pipeline.ingest import IngestOptions
     from pipeline.ingest import ingest as run
     from pipeline.readers.realtime import load_fields
@@ -57,6 +60,8 @@ def ingest(
             summary = run(inputs, lake, opts, on_object=progress.update)
     except EdgelakeError as exc:
         raise _fail(exc) from None
+    finally:
+        pool.discard()
     _finish(summary, lake, as_json=as_json)
 
 
@@ -78,6 +83,9 @@ def nightly(
     Exit status: 0 all new objects ingested cleanly (or nothing was new), 1 some lines were quarantined or
     some objects could not be read (they are retried by the next run), 2 a usage or lake error.
     """
+    from pipeline import pool
+
+    pool.prestart(inputs, workers)  # its interpreter loads while this one imports what follows
     from pipeline.ingest import IngestOptions
     from pipeline.ingest import ingest as run
     from pipeline.readers.realtime import load_fields
@@ -92,6 +100,8 @@ def nightly(
             summary = run(inputs, lake, opts, on_object=progress.update)
     except EdgelakeError as exc:
         raise _fail(exc) from None
+    finally:
+        pool.discard()
     _finish(summary, lake, as_json=as_json)
 
 

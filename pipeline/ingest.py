@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from pipeline import crashpoints
+from pipeline import crashpoints, pool
 from pipeline import detect as detect_mod
 from pipeline.errors import ConfigError, EdgelakeError, InputError, UsageError
 from pipeline.inputs import ChunkStream, InputObject, expand, head, open_binary
@@ -35,8 +35,6 @@ from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, 
 FLUSH_ROWS = 65_536  # rows buffered per table before a worker writes data files (bounds memory)
 GROUP_OBJECTS = int(os.environ.get("EDGELAKE_GROUP_OBJECTS", "64"))  # objects per coordinator commit
 GROUP_ROWS = 4_000_000
-MAX_AUTO_WORKERS = 2  # memory grows per worker; more rarely pays on small machines
-AUTO_WORKERS_BYTES = 32 << 20  # compressed input size from which automatic mode uses worker processes
 DATA_TABLES = ("cloudfront", "realtime", "waf")
 
 
@@ -302,17 +300,8 @@ def ingest(inputs: Sequence[str], lake_uri: str, opts: IngestOptions | None = No
     return summary
 
 
-def _worker_count(opts: IngestOptions, todo: list[tuple[InputObject, int]]) -> int:
-    if opts.workers:
-        return max(1, min(opts.workers, len(todo)))
-    # Automatic: worker processes pay ~0.5 s each to start, so only for inputs that take longer than that.
-    total = sum(obj.size or 0 for obj, _ in todo)
-    if len(todo) < 2 or total < AUTO_WORKERS_BYTES:
-        return 1
-    return max(1, min(os.cpu_count() or 1, MAX_AUTO_WORKERS, len(todo)))
-
-
-def _worker_started() -> None:
+def worker_started() -> None:
+    """Set up a worker process of the pool (:mod:`pipeline.pool` runs this first in each)."""
     # A worker has sent every result (its result queue writes synchronously) by the time its loop
     # returns; the interpreter teardown that follows takes 0.1-0.2 s that the coordinator would wait
     # for. Leaving at the first exit handler skips it. A worker killed by a signal never gets here,
@@ -333,34 +322,19 @@ def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOpti
         if gen > 1:
             _forget(lake, obj.uri, gen)
             crashpoints.reached("after-forget")
-    workers = _worker_count(opts, todo)
-    if workers == 1:
+    # Automatic mode: worker processes pay ~0.4 s each to start, so only for inputs that take longer.
+    size = pool.pool_size(opts.workers, len(todo), sum(obj.size or 0 for obj, _ in todo))
+    if size == 0:
+        pool.discard()
         for obj, gen in todo:
             yield process_object(obj, lake, opts, ingested_at=started, generation=gen)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # Spawned (not forked) workers: Polars' thread pool does not survive fork. The processes share the
-    # cores; each keeps two Polars threads so that a worker left alone (while the other starts, or
-    # after it ran out of objects) still uses both cores of a small machine. One thread per worker
-    # measured neither faster nor slower here on the 2-core machine, within its noise.
-    ctx = multiprocessing.get_context("spawn")
-    env_before = os.environ.get("POLARS_MAX_THREADS")
-    os.environ["POLARS_MAX_THREADS"] = os.environ.get("EDGELAKE_WORKER_THREADS", "2")
-    try:
-        with ProcessPoolExecutor(max_workers=workers - 1, mp_context=ctx,
-                                 initializer=_worker_started) as pool:
-            yield from _shared_queue(todo, lake, opts, started, pool, workers - 1)
-    finally:
-        if env_before is None:
-            os.environ.pop("POLARS_MAX_THREADS", None)
-        else:
-            os.environ["POLARS_MAX_THREADS"] = env_before
+    with pool.take(size) or pool.new_pool(size) as executor:
+        yield from _shared_queue(todo, lake, opts, started, executor, size)
 
 
 def _shared_queue(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOptions, started: datetime,
-                  pool: Any, feeders: int) -> Iterator[ObjectOutcome]:
+                  executor: Any, feeders: int) -> Iterator[ObjectOutcome]:
     """Objects go to whichever process is free next: this one, or a pool worker.
 
     This process is one of the workers (N workers cost N processes, not N + 1). Each pool worker is
@@ -392,7 +366,7 @@ def _shared_queue(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestO
             while (i := claim()) is not None:
                 obj, gen = todo[i]
                 try:
-                    outcome: ObjectOutcome | BaseException = pool.submit(
+                    outcome: ObjectOutcome | BaseException = executor.submit(
                         _unit, obj, lake.uri, opts, started, gen).result()
                 except BaseException as exc:  # handed to the consuming thread, raised there
                     outcome = exc

@@ -80,3 +80,19 @@ def test_unwritable_lake_and_outputs_are_one_line_errors(tmp_path: Path, lake: s
         res = edgelake(*args)
         assert res.returncode == 2, res.stderr
         assert "cannot write" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_worker_started_early_is_dropped_when_not_needed(tmp_path: Path) -> None:
+    # With --workers 2 the batch commands start a worker process before their own imports. One object
+    # needs no worker, and a usage error needs none either: the worker is killed, the run ends cleanly
+    # and nothing is left holding the output streams open (subprocess.run would wait for it).
+    doc_24 = DOC_33.with_name("EMLARXS9EXAMPLE.2014-11-14-20.RT4KCN4SGK9")
+    res = edgelake("ingest", str(DOC_33), "--lake", str(tmp_path / "lake"), "--workers", "2", "--json")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert json.loads(res.stdout)["rows"]["cloudfront"] == 6
+    res = edgelake("ingest", str(DOC_33), str(doc_24), "--lake", str(tmp_path / "lake"), "--workers", "2",
+                   "--source", "nonsense")
+    assert res.returncode == 2 and "unknown source" in res.stderr and "Traceback" not in res.stderr
+    res = edgelake("nightly", str(DOC_33.parent), "--lake", str(tmp_path / "lake"), "--workers", "2", "--json")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert json.loads(res.stdout)["files"] == 2  # the two other documentation samples; DOC_33 was read
