@@ -34,7 +34,7 @@ from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, 
 
 # Typed rows buffered per table before a worker writes them as data files. Bounded by size, not by row
 # count, so that wide rows (WAF records with their headers) buffer fewer of them. 64 MiB is ~120k
-# CloudFront rows: two data files per 250k-line object. Flushing at half that made 1.1x more files and
+# CloudFront rows: two data files per 250k-line object. Flushing at 64k rows made twice the files and
 # the benchmark's ingest ~10% slower (interleaved rounds); the peak was ~130 MiB lower.
 FLUSH_BYTES = 64 << 20
 GROUP_OBJECTS = int(os.environ.get("EDGELAKE_GROUP_OBJECTS", "64"))  # objects per coordinator commit
