@@ -33,10 +33,11 @@ from pipeline.memory import pin_mmap_threshold
 from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, rejects_frame
 
 # Typed rows buffered per table before a worker writes them as data files. Bounded by size, not by row
-# count, so that wide rows (WAF records with their headers) buffer fewer of them. 64 MiB is ~120k
-# CloudFront rows: two data files per 250k-line object. Flushing at 64k rows made twice the files and
-# the benchmark's ingest ~10% slower (interleaved rounds); the peak was ~130 MiB lower.
-FLUSH_BYTES = 64 << 20
+# count, so that wide rows (WAF records with their headers) buffer fewer of them. 48 MiB is ~90k
+# CloudFront rows (three data files per 250k-line object). Measured on the benchmark, interleaved:
+# flushing at 64k rows wrote 4 files per object and ran ~10% slower; at 64 MiB the peak of the run
+# rose from ~830 to ~920 MiB for little more speed.
+FLUSH_BYTES = 48 << 20
 GROUP_OBJECTS = int(os.environ.get("EDGELAKE_GROUP_OBJECTS", "64"))  # objects per coordinator commit
 GROUP_ROWS = 4_000_000
 DATA_TABLES = ("cloudfront", "realtime", "waf")
