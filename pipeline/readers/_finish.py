@@ -12,13 +12,14 @@ import polars as pl
 
 from pipeline.readers._base import ReadContext, empty_rejects, rejects_from_frame
 from pipeline.readers._typing import (
-    NULL_TOKENS,
     cast_columns,
     cast_expr,
     conform,
     decode_columns,
+    layout_exprs,
+    null_exprs,
     nullify,
-    polars_type,
+    text_to_type,
 )
 from pipeline.schemas import Schema
 
@@ -73,36 +74,23 @@ def _fused(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, distribution_id:
     # Percent-decoding first (`-` and empty text decode to themselves), one column at a time: it looks
     # only at the rows holding a `%`, which a single query cannot do.
     plan = decode_columns(raw, schema).lazy()
-    nulls = [pl.when(~pl.col(c).is_in(NULL_TOKENS)).then(pl.col(c)).alias(c) for c in null_cols
-             if raw.schema[c] == pl.String]
+    nulls = null_exprs(raw, null_cols)
     if nulls:
         plan = plan.with_columns(nulls)
     derived = [e for e in (None if ts is None else ts.alias("timestamp"),
                            _distribution_expr(columns, distribution_id)) if e is not None]
     if derived:
         plan = plan.with_columns(derived)
-    typed = {n: col for n in columns if (col := schema.by_name.get(n)) is not None
-             and col.type_text not in ("string", "large_string") and raw.schema[n] == pl.String}
+    typed = text_to_type(raw, schema)
     if typed:
         plan = plan.with_columns([cast_expr(n, col).alias(_TYPED + n) for n, col in typed.items()])
     stamp = pl.col(_TYPED + "timestamp" if "timestamp" in typed else "timestamp")
     bad = pl.any_horizontal([stamp.is_null(),
                              *[pl.col(n).is_not_null() & pl.col(_TYPED + n).is_null() for n in typed]])
-    present = {*columns, "timestamp", "distribution_id"}
-    out: list[pl.Expr] = []
-    for col in schema.columns:
-        dtype = polars_type(col)
-        if col.name == "source_file":
-            out.append(pl.lit(ctx.uri, dtype).alias(col.name))
-        elif col.name == "dt":
-            out.append(stamp.dt.date().cast(dtype).alias(col.name))
-        elif col.name in typed:
-            out.append(pl.col(_TYPED + col.name).cast(dtype).alias(col.name))
-        elif col.name in present:
-            out.append(pl.col(col.name).cast(dtype))
-        else:
-            out.append(pl.lit(None, dtype).alias(col.name))
-    out += [pl.col(c).cast(pl.String) for c in columns if c not in schema.by_name and c != EPOCH_S]
+    available = {c: pl.col(c) for c in (*columns, "timestamp", "distribution_id")}
+    available |= {n: pl.col(_TYPED + n) for n in typed}
+    available |= {"source_file": pl.lit(ctx.uri, pl.String), "dt": stamp.dt.date()}
+    out = layout_exprs(schema, available, [c for c in columns if c not in schema.by_name and c != EPOCH_S])
     frame = plan.select(*out, bad.alias(_BAD)).collect()
     if frame.get_column(_BAD).any():
         return None
@@ -125,11 +113,9 @@ def finish(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *, distribution_
     ts = _timestamp_expr(frame.columns) if "timestamp" not in frame.columns else None
     if ts is not None:
         frame = frame.with_columns(ts.alias("timestamp"))
-    if distribution_id is not None or "distribution_id" not in frame.columns:
-        given = pl.lit(distribution_id, pl.String)
-        frame = frame.with_columns(
-            (pl.coalesce(pl.col("distribution_id"), given) if "distribution_id" in frame.columns else given)
-            .alias("distribution_id"))
+    dist = _distribution_expr(frame.columns, distribution_id)
+    if dist is not None:
+        frame = frame.with_columns(dist)
     frame = decode_columns(frame, schema)
     typed, reason = cast_columns(frame, schema)
     missing_ts = typed.get_column("timestamp").is_null() if "timestamp" in typed.columns else None

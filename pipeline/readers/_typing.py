@@ -45,10 +45,14 @@ def native_types(schema: Schema, names: Iterable[str]) -> dict[str, pl.DataType]
     return out
 
 
+def null_exprs(frame: pl.DataFrame, columns: Iterable[str]) -> list[pl.Expr]:
+    """``-`` and empty text mean "no value" in every field: one expression per text column."""
+    return [pl.when(~pl.col(c).is_in(NULL_TOKENS)).then(pl.col(c)).alias(c) for c in columns
+            if frame.schema[c] == pl.String]
+
+
 def nullify(frame: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
-    """``-`` and empty text mean "no value" in every field."""
-    exprs = [pl.when(~pl.col(c).is_in(NULL_TOKENS)).then(pl.col(c)).alias(c) for c in columns
-             if frame.schema[c] == pl.String]
+    exprs = null_exprs(frame, columns)
     return frame.with_columns(exprs) if exprs else frame
 
 
@@ -79,18 +83,19 @@ def cast_expr(name: str, col: Column) -> pl.Expr:
     return src.cast(polars_type(col), strict=False)
 
 
+def text_to_type(frame: pl.DataFrame, schema: Schema) -> dict[str, Column]:
+    """The columns of ``frame`` still held as text that the schema types otherwise."""
+    return {name: col for name in frame.columns if (col := schema.by_name.get(name)) is not None
+            and col.type_text not in ("string", "large_string") and frame.schema[name] == pl.String}
+
+
 def cast_columns(frame: pl.DataFrame, schema: Schema) -> tuple[pl.DataFrame, pl.Series | None]:
     """Cast string columns to their schema types.
 
     Returns the typed frame and, when any non-null text failed its cast, a string series with one
     reason per row (null for good rows); ``None`` when every row is good.
     """
-    typed_cols: list[tuple[str, Column]] = []
-    for name in frame.columns:
-        col = schema.by_name.get(name)
-        if col is not None and col.type_text not in ("string", "large_string") \
-                and frame.schema[name] == pl.String:
-            typed_cols.append((name, col))
+    typed_cols = list(text_to_type(frame, schema).items())
     if not typed_cols:
         return frame, None
     typed = frame.with_columns([cast_expr(n, c).alias(n) for n, c in typed_cols])
@@ -111,17 +116,21 @@ def cast_columns(frame: pl.DataFrame, schema: Schema) -> tuple[pl.DataFrame, pl.
     return typed, reason
 
 
+def layout_exprs(schema: Schema, available: dict[str, pl.Expr], extra: Iterable[str]) -> list[pl.Expr]:
+    """The table's layout: schema columns in order, each from ``available`` or a typed null, then the
+    ``extra`` (unknown) columns as text."""
+    exprs: list[pl.Expr] = []
+    for col in schema.columns:
+        dtype = polars_type(col)
+        source = available.get(col.name)
+        exprs.append((pl.lit(None, dtype) if source is None else source.cast(dtype)).alias(col.name))
+    exprs.extend(pl.col(c).cast(pl.String) for c in extra)
+    return exprs
+
+
 def conform(frame: pl.DataFrame, schema: Schema) -> pl.DataFrame:
     """Schema columns in schema order (typed nulls where absent), then unknown columns as text."""
     if not frame.columns:  # no rows either: literals alone would make one row of nulls
         return pl.DataFrame(schema={col.name: polars_type(col) for col in schema.columns})
-    exprs: list[pl.Expr] = []
-    for col in schema.columns:
-        dtype = polars_type(col)
-        if col.name in frame.columns:
-            exprs.append(pl.col(col.name).cast(dtype))
-        else:
-            exprs.append(pl.lit(None, dtype).alias(col.name))
-    extra = [c for c in frame.columns if c not in schema.by_name]
-    exprs.extend(pl.col(c).cast(pl.String) for c in extra)
-    return frame.select(exprs)
+    available = {c: pl.col(c) for c in frame.columns}
+    return frame.select(layout_exprs(schema, available, [c for c in frame.columns if c not in schema.by_name]))
