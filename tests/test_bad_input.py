@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 from helpers import (
     BAD,
     EDGELAKE,
@@ -215,3 +216,17 @@ def test_cli_missing_input_exits_2_with_one_line(tmp_path: Path) -> None:
     assert res.stdout == ""
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("edgelake: error:") and str(missing) in lines[0]
+
+
+# (A file that starts with gzip's magic bytes is read as gzip, by design; the others are text to us.)
+@pytest.mark.parametrize("head", [b"x\x01", b"x^", b"(\xb5/\xfd", b"BZh9"])
+def test_lines_that_start_like_compressed_data_are_rejects_not_unreadable(head: bytes, tmp_path: Path) -> None:
+    # Polars' CSV reader takes a buffer that starts like gzip, zlib, zstd or bzip2 for one. A chunk of
+    # real-time log text that starts so is still text: its lines are read or rejected, and the object
+    # is not called unreadable.
+    path = tmp_path / "rt.log"
+    path.write_bytes(head + b"abc\t192.0.2.1\n1700000000.123\t192.0.2.2\n")
+    summary = ingest([str(path)], str(tmp_path / "lake"), IngestOptions(
+        source="realtime", realtime_fields=("timestamp", "c-ip"), distribution_id="E1", workers=1))
+    assert summary.failed == 0 and summary.problems == []
+    assert summary.lines == 2 and summary.rows["realtime"] == 1 and summary.rejects == 1

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from pipeline.inputs import polars_text
 from pipeline.readers._base import raw_text
 
 
@@ -39,10 +40,11 @@ def _read(block: bytes, width: int, types: dict[int, pl.DataType] | None = None,
     schema = {f"c{i}": (types or {}).get(i, pl.String()) for i in range(width)}
     last = width - 3
     dashes = {f"c{i}": "-" for i in range(width) if i not in (0, last, last + 1, last + 2)}
+    text, lead = polars_text(block)
     return pl.read_csv(
-        block, has_header=False, separator="\t", quote_char=None, schema=schema, null_values=dashes or None,
+        text, has_header=False, separator="\t", quote_char=None, schema=schema, null_values=dashes or None,
         truncate_ragged_lines=False, empty_string_is_null=True, missing_columns="insert",
-        raise_if_empty=False, infer_schema=False, skip_lines=skip,
+        raise_if_empty=False, infer_schema=False, skip_lines=skip + lead,
     )
 
 
