@@ -396,25 +396,26 @@ def _shared_queue(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestO
     for t in threads:
         t.start()
     running = feeders
-    try:
-        while (i := claim()) is not None:
-            obj, gen = todo[i]
-            yield process_object(obj, lake, opts, ingested_at=started, generation=gen)
-            while True:  # what the pool finished meanwhile
-                try:
-                    item = results.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    running -= 1
-                else:
-                    yield handed(item)
+
+    def finished(wait: bool) -> Iterator[ObjectOutcome]:
+        """Outcomes the pool has handed back: those ready now, or (``wait``) all that remain."""
+        nonlocal running
         while running:
-            item = results.get()
+            try:
+                item = results.get(block=wait)
+            except queue.Empty:
+                return
             if item is None:
                 running -= 1
             else:
                 yield handed(item)
+
+    try:
+        while (i := claim()) is not None:
+            obj, gen = todo[i]
+            yield process_object(obj, lake, opts, ingested_at=started, generation=gen)
+            yield from finished(wait=False)
+        yield from finished(wait=True)
     finally:
         stop.set()  # on an error (or a consumer that stopped early): no new objects; running ones finish
         for t in threads:
