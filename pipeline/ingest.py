@@ -29,7 +29,7 @@ from pipeline import detect as detect_mod
 from pipeline.errors import ConfigError, EdgelakeError, InputError, UsageError
 from pipeline.inputs import ChunkStream, InputObject, expand, head, open_binary
 from pipeline.lake import FileSet, Lake
-from pipeline.memory import pin_mmap_threshold
+from pipeline.memory import single_arena
 from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, rejects_frame
 
 # Typed rows buffered per table before a worker writes them as data files. Bounded by size, not by row
@@ -270,7 +270,7 @@ def ingest(inputs: Sequence[str], lake_uri: str, opts: IngestOptions | None = No
     opts = opts or IngestOptions()
     if opts.source is not None and opts.source not in detect_mod.SOURCES:
         raise UsageError(f"unknown source {opts.source!r}; choose one of {', '.join(detect_mod.SOURCES)}")
-    pin_mmap_threshold()
+    single_arena()
     started = datetime.now(UTC)
     summary = IngestSummary(run_id=f"{started:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
     lake = Lake(lake_uri)
@@ -312,7 +312,7 @@ def worker_started() -> None:
     # for. Leaving at the first exit handler skips it. A worker killed by a signal never gets here,
     # and the executor reports that as a broken pool whatever the exit code.
     atexit.register(os._exit, 0)
-    pin_mmap_threshold()
+    single_arena()  # already set from the environment (pipeline.pool); this only records it
 
 
 def _unit(obj: InputObject, lake_uri: str, opts: IngestOptions, started: datetime, gen: int) -> ObjectOutcome:

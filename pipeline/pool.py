@@ -38,21 +38,26 @@ def new_pool(size: int) -> ProcessPoolExecutor:
 
     Spawned, not forked: Polars' thread pool does not survive fork. Each worker keeps two Polars
     threads (``EDGELAKE_WORKER_THREADS``), so that a worker left alone still uses both cores of a
-    small machine.
+    small machine. Each also runs with a single glibc arena (:mod:`pipeline.memory`), set in its
+    environment so that glibc applies it before the worker starts any thread.
     """
     import multiprocessing
 
     pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_started)
-    before = os.environ.get("POLARS_MAX_THREADS")
-    os.environ["POLARS_MAX_THREADS"] = os.environ.get("EDGELAKE_WORKER_THREADS", "2")
+    from pipeline.memory import ARENA_ENV
+
+    settings = {"POLARS_MAX_THREADS": os.environ.get("EDGELAKE_WORKER_THREADS", "2"), **ARENA_ENV}
+    before = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
     try:
         pool.submit(int)  # the processes start with the first task (and read the environment then)
     finally:
-        if before is None:
-            os.environ.pop("POLARS_MAX_THREADS", None)
-        else:
-            os.environ["POLARS_MAX_THREADS"] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return pool
 
 
@@ -88,6 +93,9 @@ def _guess(inputs: Sequence[str]) -> tuple[int, int]:
 def prestart(inputs: Sequence[str], workers: int) -> None:
     """Start the pool an ingest of ``inputs`` will most likely want, unless one is running."""
     global _prestarted, _prestarted_size
+    from pipeline.memory import single_arena
+
+    single_arena()  # this process's setting too, before its imports start any thread
     if _prestarted is not None:
         return
     size = pool_size(workers, *_guess(inputs))

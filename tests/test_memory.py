@@ -1,4 +1,4 @@
-"""The process-wide allocator setting that keeps an ingest's resident size flat (pipeline/memory.py)."""
+"""The process-wide allocator settings that keep an ingest's resident size flat (pipeline/memory.py)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,33 @@ SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
-def test_ingest_pins_the_mmap_threshold(tmp_path):
-    # A fresh interpreter, as a nightly job starts: nothing is pinned until ingest() runs, and glibc
+def test_ingest_uses_a_single_arena(tmp_path):
+    # A fresh interpreter, as a nightly job starts: nothing is set until ingest() runs, and glibc
     # accepts the setting afterwards (mallopt answered 1).
     sample = sorted(p for p in (SAMPLES / "cloudfront").rglob("*") if p.is_file())[0]
     code = (
         "from pipeline import memory\n"
         "from pipeline.ingest import ingest\n"
-        "assert not memory._pinned\n"
+        "assert not memory._single\n"
         f"ingest([{str(sample)!r}], {str(tmp_path / 'lake')!r})\n"
-        "print(memory._pinned)\n"
+        "print(memory._single)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_pool_workers_get_the_setting_from_their_environment():
+    # glibc reads MALLOC_ARENA_MAX when the process starts, before any thread: the worker's
+    # environment carries it, and this process's environment is left as it was.
+    code = (
+        "import os\n"
+        "from pipeline import pool\n"
+        "if __name__ == '__main__':\n"
+        "    before = os.environ.get('MALLOC_ARENA_MAX')\n"
+        "    p = pool.new_pool(1)\n"
+        "    print(p.submit(os.getenv, 'MALLOC_ARENA_MAX').result(), before == os.environ.get('MALLOC_ARENA_MAX'))\n"
+        "    p.shutdown()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "True"]
