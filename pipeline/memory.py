@@ -1,6 +1,6 @@
-"""Process-wide glibc allocator settings that keep a process's resident size flat over a long input.
+"""Process-wide allocator settings (glibc's, and Polars' jemalloc) for flat memory and few page faults.
 
-Two settings, for two kinds of process:
+Two glibc settings, for two kinds of process:
 
 * :func:`single_arena`, for the batch ingest (coordinator and workers). glibc gives each new thread
   its own allocation arena, up to eight per core, and an arena keeps the memory freed in it. An ingest
@@ -16,19 +16,30 @@ Two settings, for two kinds of process:
   space can fragment over days. A fixed threshold turns that adjustment off, at the price of a page
   fault for every page of every large buffer; a follower handles small batches, so the price is low.
 
-Elsewhere than glibc both do nothing. Workers spawned by :mod:`pipeline.pool` get
-``MALLOC_ARENA_MAX=1`` in their environment, which glibc reads before any thread exists.
+Elsewhere than glibc both do nothing.
+
+Polars allocates through its own jemalloc, which it configures to hand freed pages back to the kernel
+after 500 ms. An ingest frees and reallocates the same ~100 MiB of column buffers for every 16 MiB of
+text, so those pages came back as page faults. :func:`batch_settings` asks for 5 s instead, through the
+``_RJEM_MALLOC_CONF`` override that Polars reads when it is first imported: ~0.3 CPU-s less system
+time per 2M lines, with the peak unchanged. A value the user set in that variable still wins.
+
+:func:`batch_settings` applies both to the running process, and :func:`worker_env` gives the same to
+the workers :mod:`pipeline.pool` spawns, through their environment: glibc and jemalloc read it when
+the process starts, before any thread exists.
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 
 _M_MMAP_THRESHOLD = -3  # mallopt parameter numbers in glibc's malloc.h
 _M_ARENA_MAX = -8
 MMAP_THRESHOLD = 4 << 20
-ARENA_ENV = {"MALLOC_ARENA_MAX": "1"}  # the same setting, for processes started from here
+JEMALLOC_ENV = "_RJEM_MALLOC_CONF"  # Polars appends this variable's value to its own jemalloc options
+JEMALLOC_DECAY = "dirty_decay_ms:5000"
 _pinned = False
 _single = False
 
@@ -63,3 +74,25 @@ def pin_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
     if not _pinned:
         _pinned = _mallopt(_M_MMAP_THRESHOLD, size)
     return _pinned
+
+
+def _jemalloc_conf(current: str | None) -> str:
+    """``current`` (a user's jemalloc options) with ours in front, so that the user's still win."""
+    if not current:
+        return JEMALLOC_DECAY
+    if JEMALLOC_DECAY in current.split(","):
+        return current
+    return f"{JEMALLOC_DECAY},{current}"
+
+
+def worker_env() -> dict[str, str]:
+    """Environment variables that give a process started from here the ingest's allocator settings."""
+    return {"MALLOC_ARENA_MAX": "1", JEMALLOC_ENV: _jemalloc_conf(os.environ.get(JEMALLOC_ENV))}
+
+
+def batch_settings() -> None:
+    """This process's allocator settings for a batch ingest: one glibc arena and, if Polars is not
+    imported yet, a 5 s decay for its jemalloc. Call it first thing (:mod:`pipeline.pool` does)."""
+    single_arena()
+    if "polars" not in sys.modules:
+        os.environ[JEMALLOC_ENV] = _jemalloc_conf(os.environ.get(JEMALLOC_ENV))

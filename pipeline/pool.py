@@ -39,15 +39,16 @@ def new_pool(size: int) -> ProcessPoolExecutor:
     Spawned, not forked: Polars' thread pool does not survive fork. Each worker keeps two Polars
     threads (``EDGELAKE_WORKER_THREADS``), so that a worker left alone still uses both cores of a
     small machine. Each also runs with a single glibc arena (:mod:`pipeline.memory`), set in its
-    environment so that glibc applies it before the worker starts any thread.
+    environment so that glibc applies it before the worker starts any thread (and the same for
+    Polars' allocator).
     """
     import multiprocessing
 
     pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_started)
-    from pipeline.memory import ARENA_ENV
+    from pipeline.memory import worker_env
 
-    settings = {"POLARS_MAX_THREADS": os.environ.get("EDGELAKE_WORKER_THREADS", "2"), **ARENA_ENV}
+    settings = {"POLARS_MAX_THREADS": os.environ.get("EDGELAKE_WORKER_THREADS", "2"), **worker_env()}
     before = {key: os.environ.get(key) for key in settings}
     os.environ.update(settings)
     try:
@@ -93,9 +94,9 @@ def _guess(inputs: Sequence[str]) -> tuple[int, int]:
 def prestart(inputs: Sequence[str], workers: int) -> None:
     """Start the pool an ingest of ``inputs`` will most likely want, unless one is running."""
     global _prestarted, _prestarted_size
-    from pipeline.memory import single_arena
+    from pipeline.memory import batch_settings
 
-    single_arena()  # this process's setting too, before its imports start any thread
+    batch_settings()  # this process's too, before its imports start threads or load Polars
     if _prestarted is not None:
         return
     size = pool_size(workers, *_guess(inputs))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,27 @@ def test_pool_workers_get_the_setting_from_their_environment():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "True"]
+
+
+def test_batch_settings_reach_polars_jemalloc_and_keep_the_users_choice():
+    # Polars appends _RJEM_MALLOC_CONF to its own jemalloc options when it is imported: ours must be
+    # there, after Polars' 500 ms default, and a user's own value must come after ours (so it wins).
+    code = (
+        "import os\n"
+        "from pipeline import memory\n"
+        "memory.batch_settings()\n"
+        "import polars\n"
+        "print(os.environ['_RJEM_MALLOC_CONF'])\n"
+        "print(memory.worker_env()['_RJEM_MALLOC_CONF'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    conf, worker = out.stdout.split()
+    assert conf.split(",")[-1] == "dirty_decay_ms:5000"
+    assert conf.index("dirty_decay_ms:500,") < conf.index("dirty_decay_ms:5000")
+    assert worker.split(",")[-1] == "dirty_decay_ms:5000"
+    env["_RJEM_MALLOC_CONF"] = "dirty_decay_ms:0"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    conf, worker = out.stdout.split()
+    assert conf.endswith("dirty_decay_ms:5000,dirty_decay_ms:0")
+    assert worker.split(",")[-1] == "dirty_decay_ms:0"
