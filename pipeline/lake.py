@@ -222,7 +222,7 @@ class Lake:
         groups: Any
         if not parts:
             groups = [((), rows)]
-        elif rows.select(pl.struct(parts).n_unique()).item() == 1:  # the usual case: skip the shuffle
+        elif all(rows.get_column(p).n_unique() == 1 for p in parts):  # the usual case: skip the shuffle
             groups = [(tuple(rows.row(0, named=True)[p] for p in parts), rows)]
         else:
             groups = rows.partition_by(parts, as_dict=True, maintain_order=True).items()
