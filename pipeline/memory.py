@@ -22,7 +22,7 @@ Polars allocates through its own jemalloc, which it configures to hand freed pag
 after 500 ms. An ingest frees and reallocates the same ~100 MiB of column buffers for every 16 MiB of
 text, so those pages came back as page faults. :func:`batch_settings` asks for 5 s instead, through the
 ``_RJEM_MALLOC_CONF`` override that Polars reads when it is first imported: ~0.3 CPU-s less system
-time per 2M lines, with the peak unchanged. A value the user set in that variable still wins.
+time per 2M lines, for 10-20 MiB more peak per process. A value the user set in that variable still wins.
 
 :func:`batch_settings` applies both to the running process, and :func:`worker_env` gives the same to
 the workers :mod:`pipeline.pool` spawns, through their environment: glibc and jemalloc read it when
