@@ -26,9 +26,10 @@ import polars as pl
 
 from pipeline import crashpoints, pool
 from pipeline import detect as detect_mod
+from pipeline.concurrency import lost_races
 from pipeline.errors import ConfigError, EdgelakeError, InputError, UsageError
 from pipeline.inputs import ChunkStream, InputObject, expand, head, open_binary
-from pipeline.lake import FileSet, Lake
+from pipeline.lake import FileSet, Lake, sql_literal
 from pipeline.memory import single_arena
 from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, rejects_frame
 
@@ -98,13 +99,15 @@ class IngestSummary:
     meta_lines: int = 0
     bytes_in: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
+    commit_retries: int = 0  # commits that lost a race to another writer and were made again
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
         return {"files": self.objects, "rows": self.rows, "rejects": self.rejects, "skipped": self.skipped,
                 "failed": self.failed, "seen": self.seen, "older_than_since": self.older,
                 "lines": self.lines, "meta_lines": self.meta_lines, "bytes": self.bytes_in,
-                "problems": self.problems, "seconds": round(self.seconds, 3), "run_id": self.run_id}
+                "problems": self.problems, "commit_retries": self.commit_retries, "seconds": round(self.seconds, 3),
+                "run_id": self.run_id}
 
 
 def app_id(uri: str) -> str:
@@ -281,6 +284,7 @@ def ingest(inputs: Sequence[str], lake_uri: str, opts: IngestOptions | None = No
         kept = [o for o in objects if o.mtime is None or o.mtime >= cutoff]
         summary.older = len(objects) - len(kept)
         objects = kept
+    races_before = lost_races()
     state = _manifest_state(lake)
     todo: list[tuple[InputObject, int]] = []
     for obj in objects:
@@ -301,6 +305,7 @@ def ingest(inputs: Sequence[str], lake_uri: str, opts: IngestOptions | None = No
             on_object(outcome, i, len(todo))
     if group:
         _commit(lake, group, summary, started)
+    summary.commit_retries = lost_races() - races_before
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
 
@@ -428,12 +433,8 @@ def _forget(lake: Lake, uri: str, generation: int) -> None:
     A table that already holds ``generation`` (a run that was killed after committing it) is left alone:
     deleting there would remove the new rows, which the commit step would then skip as done.
     """
-    literal = "'" + uri.replace("'", "''") + "'"
-    app = app_id(uri)
     for table in (*DATA_TABLES, "rejects"):
-        dt = lake.open(table)
-        if dt is not None and (dt.transaction_version(app) or 0) < generation:
-            dt.delete(f"source_file = {literal}")
+        lake.delete_rows(table, f"source_file = {sql_literal(uri)}", unless=(app_id(uri), generation))
 
 
 def _clear_unreadable(lake: Lake, uris: list[str]) -> None:
@@ -444,27 +445,21 @@ def _clear_unreadable(lake: Lake, uris: list[str]) -> None:
     stale = (pl.scan_delta(dt).filter((pl.col("reason_code") == "unreadable") & pl.col("source_file").is_in(uris))
              .select("source_file").unique().collect().get_column("source_file").to_list())
     for uri in stale:
-        literal = "'" + uri.replace("'", "''") + "'"
-        dt.delete(f"reason_code = 'unreadable' AND source_file = {literal}")
+        lake.delete_rows("rejects", f"reason_code = 'unreadable' AND source_file = {sql_literal(uri)}")
 
 
 def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, started: datetime) -> None:
-    """Commit a group of outcomes: data tables, then configs, rejects, and the manifest last."""
+    """Commit a group of outcomes: data tables, then configs, rejects, and the manifest last.
+
+    Every table records each object's application transaction (its app id, its generation) in the
+    same commit as its rows, so an object whose rows a killed run or another writer already
+    committed to a table is left out of that table's commit, and nothing lands twice.
+    """
     done = [o for o in group if o.failed is None]
     for table in DATA_TABLES:
-        merged = FileSet(table)
-        txns = []
-        writing = [o for o in done if table in o.files]
-        versions = lake.committed_versions(table, [app_id(o.obj.uri) for o in writing]) if writing else {}
-        for o in writing:
-            fs = o.files[table]
-            app = app_id(o.obj.uri)
-            if (versions[app] or 0) >= o.generation:
-                continue  # a previous, interrupted run already committed this object's rows
-            merged.extend(fs)
-            txns.append((app, o.generation))
-        if txns:
-            lake.commit(merged, app_transactions=txns)
+        parts: list[tuple[FileSet | pl.DataFrame, list[tuple[str, int]]]] = [
+            (o.files[table], [(app_id(o.obj.uri), o.generation)]) for o in done if table in o.files]
+        if parts and lake.commit_parts(table, parts):
             crashpoints.reached(f"after-commit-{table}")
     for o in done:
         if o.config_key is not None:
@@ -472,34 +467,22 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
             for table, frame in o.config.items():
                 lake.replace_rows(table, frame, key=column, value=value)
             crashpoints.reached("after-configs")
-    def pending(table: str, outcomes: list[ObjectOutcome]) -> list[ObjectOutcome]:
-        versions = lake.committed_versions(table, [app_id(o.obj.uri) for o in outcomes])
-        return [o for o in outcomes if (versions[app_id(o.obj.uri)] or 0) < o.generation]
-
-    # Rejects and manifest rows carry the same per-object transaction ids, so a rerun after a crash
-    # between these commits adds neither twice. Failed objects' rejects are reported every run.
+    # Failed objects' rejects carry no transaction: they are reported again every run until read.
     _clear_unreadable(lake, [o.obj.uri for o in done])
-    fresh = pending("rejects", done)
-    rejects = [o.rejects for o in fresh if o.rejects.height]
-    rejects += [o.rejects for o in group if o.failed is not None]
-    if rejects or fresh:
-        lake.append_rows("rejects", pl.concat(rejects, how="vertical_relaxed") if rejects else empty_rejects(),
-                         app_transactions=[(app_id(o.obj.uri), o.generation) for o in fresh])
+    rejects: list[tuple[FileSet | pl.DataFrame, list[tuple[str, int]]]] = [
+        (o.rejects, [(app_id(o.obj.uri), o.generation)]) for o in done]
+    rejects += [(o.rejects, []) for o in group if o.failed is not None]
+    if rejects and lake.commit_parts("rejects", rejects):
         crashpoints.reached("after-rejects")
-    fresh = pending("manifest", done)
-    manifest = [{
-        "object_uri": o.obj.uri, "identity": identity(o.obj), "size": o.obj.size, "etag": o.obj.etag,
-        "last_modified": datetime.fromtimestamp(o.obj.mtime, UTC) if o.obj.mtime else None,
-        "source": o.source, "generation": o.generation, "lines": o.lines, "meta_lines": o.meta_lines,
-        "rows": sum(o.rows.values()), "rejects": o.rejects.height, "problem": o.problem,
-        "run_id": summary.run_id, "ingested_at": started} for o in fresh]
-    if manifest:
+    if done:
         from pipeline.readers._typing import conform
         from pipeline.schemas import load
-        frame = pl.DataFrame(manifest, infer_schema_length=None)
-        lake.append_rows("manifest", conform(frame, load("manifest")),
-                         app_transactions=[(app_id(o.obj.uri), o.generation) for o in fresh])
-        crashpoints.reached("after-manifest")
+
+        manifest = conform(pl.DataFrame([_manifest_row(o, summary.run_id, started) for o in done],
+                                        infer_schema_length=None), load("manifest"))
+        parts = [(manifest.slice(i, 1), [(app_id(o.obj.uri), o.generation)]) for i, o in enumerate(done)]
+        if lake.commit_parts("manifest", parts):
+            crashpoints.reached("after-manifest")
     for o in group:
         summary.objects += 1
         summary.lines += o.lines
@@ -513,3 +496,11 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
             summary.problems.append({"object": o.obj.uri, "problem": o.failed})
         elif o.problem:
             summary.problems.append({"object": o.obj.uri, "problem": o.problem})
+
+
+def _manifest_row(o: ObjectOutcome, run_id: str, started: datetime) -> dict[str, Any]:
+    return {"object_uri": o.obj.uri, "identity": identity(o.obj), "size": o.obj.size, "etag": o.obj.etag,
+            "last_modified": datetime.fromtimestamp(o.obj.mtime, UTC) if o.obj.mtime else None,
+            "source": o.source, "generation": o.generation, "lines": o.lines, "meta_lines": o.meta_lines,
+            "rows": sum(o.rows.values()), "rejects": o.rejects.height, "problem": o.problem,
+            "run_id": run_id, "ingested_at": started}

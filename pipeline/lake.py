@@ -16,7 +16,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -25,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import schemas
+from pipeline import crashpoints, schemas
 from pipeline.errors import LakeError
 from pipeline.inputs import filesystem, storage_options
 
@@ -64,8 +64,8 @@ def _delta_storage_options(uri: str) -> dict[str, str] | None:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         if os.environ.get(key):
             opts[key] = os.environ[key]
-    # One coordinator commits to each table, so S3's missing atomic rename needs no lock service.
-    opts["AWS_S3_ALLOW_UNSAFE_RENAME"] = "true"
+    # No locking option: delta-rs commits to S3 with conditional puts (If-None-Match: *), which is safe
+    # with any number of writers on a store that honours them (Lake.check_writable makes sure of that).
     # delta-rs (object_store) retries 5xx, throttling, resets and timeouts itself, with exponential
     # backoff, up to 10 retries within ``retry_timeout``. Its ``max_retries`` key is left at that
     # default on purpose: Polars' scan_delta reuses these options and insists on an int for that
@@ -300,54 +300,149 @@ class Lake:
         return json.dumps(stats)
 
     # --- committing (the coordinator) --------------------------------------------------------------
-    def commit(self, files: FileSet, *, app_transactions: Sequence[tuple[str, int]] = ()) -> None:
-        """Commit written files atomically, recording each (app id, version) transaction."""
-        from deltalake import CommitProperties, Schema, Transaction
-        from deltalake.transaction import create_table_with_add_actions
+    def check_writable(self) -> None:
+        """Refuse an S3 store without conditional writes (checked once per process and bucket)."""
+        if self.is_s3:
+            from pipeline.concurrency import require_conditional_writes
 
-        schema = schemas.load(files.table)
-        txns = [Transaction(app, version) for app, version in app_transactions]
-        props = CommitProperties(app_transactions=txns) if txns else None
-        known = schema.arrow_schema()
-        wanted = pa.schema(list(known) + [pa.field(n, t) for n, t in files.extra_columns.items()
-                                          if n not in known.names])
-        properties = self._properties(schema)
-        dt = self.open(files.table)
-        try:
-            if dt is None:
-                create_table_with_add_actions(self.table_uri(files.table), Schema.from_arrow(wanted),
-                                              files.actions, mode="append",
-                                              partition_by=list(schema.partition_by) or None,
-                                              name=files.table, description=schema.description,
-                                              configuration=properties or None,
-                                              storage_options=self.storage_options, commit_properties=props)
+            require_conditional_writes(self.fs, self._root, self.uri, storage_options().get("endpoint_url"))
+
+    def commit(self, files: FileSet, *, app_transactions: Sequence[tuple[str, int]] = ()) -> None:
+        """Commit written files atomically, recording each (app id, version) transaction.
+
+        All or nothing: when every transaction id already landed (an earlier try whose answer was lost),
+        nothing is committed again; when only some did, another writer is committing the same sources
+        and the commit is refused.
+        """
+        self.commit_parts(files.table, [(files, tuple(app_transactions))])
+
+    def commit_parts(self, table: str, parts: Sequence[tuple[FileSet | pl.DataFrame, Sequence[tuple[str, int]]]]
+                     ) -> int:
+        """Commit the parts not yet in ``table`` as one atomic Delta commit; return how many were committed.
+
+        A part is what one source contributes, as written files or as a small frame (rejects, manifest
+        rows: written at commit time, one file for all pending parts), with the application
+        transactions that record it (an ingested object: one id; a part without ids is always
+        committed). A part whose transactions all landed already (committed by an earlier,
+        interrupted run, or by another writer a moment ago) is left out. The commit is retried from a
+        fresh snapshot when it loses a race (see :mod:`pipeline.concurrency`), so a table another writer
+        just created or changed is simply appended to.
+        """
+        from deltalake import CommitProperties, Transaction
+
+        self.check_writable()
+        schema = schemas.load(table)
+        committed = 0
+        written: dict[tuple[int, ...], FileSet] = {}  # frames written once per set of pending parts
+
+        def attempt() -> None:
+            nonlocal committed
+            dt = self._open_or_create(table)
+            versions = {app: dt.transaction_version(app) for _, txns in parts for app, _ in txns}
+            pending: list[int] = []
+            txns: list[tuple[str, int]] = []
+            for i, (_, part_txns) in enumerate(parts):
+                landed = [(versions[app] or 0) >= version for app, version in part_txns]
+                if part_txns and all(landed):
+                    continue
+                if any(landed):
+                    raise LakeError(f"another writer committed some of the sources of this commit to "
+                                    f"{self.table_uri(table)} ({', '.join(a for a, _ in part_txns)}) but not all; "
+                                    "two writers are reading the same sources: stop one of them")
+                pending.append(i)
+                txns.extend(part_txns)
+            if not pending:
                 return
-            configuration = dt.metadata().configuration
-            if any(configuration.get(k) != v for k, v in properties.items()):
-                # A table made by an older edgelake (every column had statistics), or a schema whose
-                # `stats` choices changed: name the columns first, so that no reader ever sees a file
-                # without statistics for a column the table says has them.
-                dt.alter.set_table_properties(properties)
-                dt = self.open(files.table)
-                assert dt is not None
-            current = {f.name for f in dt.schema().fields}
-            new = [f for f in wanted if f.name not in current]
-            if new:
-                dt.alter.add_columns(Schema.from_arrow(pa.schema(new)).fields)
-                dt = self.open(files.table)
-                assert dt is not None
-            table_schema = pa.schema(dt.schema().to_arrow())
-            dt.create_write_transaction(files.actions, mode="append", schema=table_schema,
-                                        partition_by=list(schema.partition_by) or None,
-                                        commit_properties=props)
+            files = self._files_of(table, [parts[i][0] for i in pending], written)
+            dt = self._conform_table(dt, schema, files.extra_columns)
+            crashpoints.reached(f"commit-snapshot-{table}")
+            props = CommitProperties(app_transactions=[Transaction(a, v) for a, v in txns]) if txns else None
+            dt.create_write_transaction(files.actions, mode="append", schema=pa.schema(dt.schema().to_arrow()),
+                                        partition_by=list(schema.partition_by) or None, commit_properties=props)
+            committed = len(pending)
+
+        self._guarded(f"commit to {self.table_uri(table)}", attempt, table, [t for _, txns in parts for t in txns])
+        return committed
+
+    def _files_of(self, table: str, payloads: list[FileSet | pl.DataFrame],
+                  written: dict[tuple[int, ...], FileSet]) -> FileSet:
+        """The files of ``payloads``: written files as they are, frames written now as one more file set."""
+        out = FileSet(table)
+        frames = [p for p in payloads if isinstance(p, pl.DataFrame) and p.height]
+        for p in payloads:
+            if isinstance(p, FileSet):
+                out.extend(p)
+        if frames:
+            key = tuple(id(f) for f in frames)
+            if key not in written:
+                written[key] = self.write_files(table, pl.concat(frames, how="vertical_relaxed"))
+            out.extend(written[key])
+        return out
+
+    def _guarded(self, what: str, attempt: Callable[[], None], table: str,
+                 txns: Sequence[tuple[str, int]] = ()) -> None:
+        """Run a commit ``attempt`` with race retries; wrap what still fails in a :class:`LakeError`."""
+        from pipeline.concurrency import retry_conflicts
+
+        try:
+            retry_conflicts(what, attempt)
+        except LakeError:
+            raise
         except Exception as exc:  # deltalake raises several unrelated types; all mean the same to a user
-            if isinstance(exc, LakeError):
-                raise
             # The answer to a commit can be lost after the commit itself landed (a reset connection):
             # when every transaction id of this commit is in the table now, it did land.
-            if app_transactions and self._landed(files.table, app_transactions):
+            if txns and self._landed(table, txns):
                 return
-            raise LakeError(f"commit to {self.table_uri(files.table)} failed: {exc}") from exc
+            raise LakeError(f"{what} failed: {exc}") from exc
+
+    def _open_or_create(self, table: str) -> Any:
+        """The table, created empty first when it does not exist.
+
+        A create that fails is not an error when the table exists afterwards: another writer created
+        it a moment ago (our conditional put of its first log entry was refused), or ours landed and
+        only the answer was lost.
+        """
+        from deltalake import DeltaTable
+
+        dt = self.open(table)
+        if dt is not None:
+            return dt
+        schema = schemas.load(table)
+        try:
+            DeltaTable.create(self.table_uri(table), schema.arrow_schema(), mode="ignore",
+                              partition_by=list(schema.partition_by) or None, name=table,
+                              description=schema.description, configuration=self._properties(schema) or None,
+                              storage_options=self.storage_options)
+        except Exception as exc:
+            dt = self.open(table)
+            if dt is None:
+                raise LakeError(f"cannot create {self.table_uri(table)}: {exc}") from exc
+            return dt
+        dt = self.open(table)
+        if dt is None:
+            raise LakeError(f"{self.table_uri(table)} was created but cannot be opened")
+        return dt
+
+    def _conform_table(self, dt: Any, schema: schemas.Schema, extra: dict[str, pa.DataType]) -> Any:
+        """Bring the table's properties and columns up to what this commit writes (metadata commits)."""
+        from deltalake import Schema
+
+        properties = self._properties(schema)
+        configuration = dt.metadata().configuration
+        if any(configuration.get(k) != v for k, v in properties.items()):
+            # A table made by an older edgelake (every column had statistics), or a schema whose
+            # `stats` choices changed: name the columns first, so that no reader ever sees a file
+            # without statistics for a column the table says has them.
+            dt.alter.set_table_properties(properties)
+            dt = self.open(schema.name)
+        known = schema.arrow_schema()
+        wanted = list(known) + [pa.field(n, t) for n, t in extra.items() if n not in known.names]
+        current = {f.name for f in dt.schema().fields}
+        new = [f for f in wanted if f.name not in current]
+        if new:
+            dt.alter.add_columns(Schema.from_arrow(pa.schema(new)).fields)
+            dt = self.open(schema.name)
+        return dt
 
     @staticmethod
     def _properties(schema: schemas.Schema) -> dict[str, str]:
@@ -369,12 +464,27 @@ class Lake:
         dt = self.open(table)
         return {a: (None if dt is None else dt.transaction_version(a)) for a in app_ids}
 
+    def delete_rows(self, table: str, predicate: str, *, unless: tuple[str, int] | None = None) -> None:
+        """Delete the rows matching ``predicate`` (values quoted with :func:`sql_literal`), retried on races.
+
+        ``unless`` (app id, version): leave the table alone once that transaction has landed in it. Each
+        try reads a fresh snapshot, so rows another writer added or rewrote meanwhile are found.
+        """
+        self.check_writable()
+
+        def attempt() -> None:
+            dt = self.open(table)
+            if dt is None or (unless is not None and (dt.transaction_version(unless[0]) or 0) >= unless[1]):
+                return
+            dt.delete(predicate)
+
+        self._guarded(f"deleting {predicate} from {self.table_uri(table)}", attempt, table)
+
     def append_rows(self, table: str, rows: pl.DataFrame, *,
                     app_transactions: Sequence[tuple[str, int]] = ()) -> None:
         """Write and commit small frames in one step (rejects, manifest)."""
-        files = self.write_files(table, rows)
-        if files.actions or app_transactions:
-            self.commit(files, app_transactions=app_transactions)
+        if rows.height or app_transactions:
+            self.commit_parts(table, [(rows, tuple(app_transactions))])
 
     def replace_rows(self, table: str, rows: pl.DataFrame, *, key: str, value: str) -> None:
         """Atomically replace every row whose ``key`` equals ``value`` with ``rows`` (config tables)."""
@@ -382,15 +492,17 @@ class Lake:
 
         if not value.replace("-", "").replace("_", "").replace(":", "").replace("/", "").isalnum():
             raise LakeError(f"refusing to use {value!r} as a {key}: unexpected characters")
+        self.check_writable()
         schema = schemas.load(table)
         arrow = rows.to_arrow().cast(schema.arrow_schema())
-        dt = self.open(table)
-        try:
-            if dt is None:
-                write_deltalake(self.table_uri(table), arrow, mode="append",
-                                storage_options=self.storage_options, name=table,
-                                description=schema.description)
-            else:
-                write_deltalake(dt, arrow, mode="overwrite", predicate=f"{key} = '{value}'")
-        except Exception as exc:
-            raise LakeError(f"replacing {key}={value} in {self.table_uri(table)} failed: {exc}") from exc
+
+        def attempt() -> None:
+            dt = self._open_or_create(table)
+            write_deltalake(dt, arrow, mode="overwrite", predicate=f"{key} = {sql_literal(value)}")
+
+        self._guarded(f"replacing {key}={value} in {self.table_uri(table)}", attempt, table)
+
+
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal for a Delta predicate (quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
