@@ -304,11 +304,13 @@ def compact(
         raise _fail(exc) from None
     if as_json:
         typer.echo(json.dumps(summary.as_json()))
-        return
     for t in summary.tables:
         where = f" ({t.partition_filter})" if t.partition_filter else ""
-        typer.echo(f"{t.table}{where}: {t.files_before} -> {t.files_after} files, {t.rows_after} rows, "
-                   f"{t.files_removed} merged into {t.files_added}, {t.vacuumed} vacuumed in {t.seconds:.1f}s")
+        if not as_json:
+            typer.echo(f"{t.table}{where}: {t.files_before} -> {t.files_after} files, {t.rows_after} rows, "
+                       f"{t.files_removed} merged into {t.files_added}, {t.vacuumed} vacuumed in {t.seconds:.1f}s")
+        if t.skipped:
+            typer.echo(f"edgelake: {t.table}: not merged: {t.skipped}", err=True)
     if summary.absent:
         typer.echo(f"edgelake: not in the lake (skipped): {', '.join(summary.absent)}", err=True)
 

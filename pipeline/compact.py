@@ -10,7 +10,8 @@ deletes files that left the table longer ago than the retention.
 What compaction must preserve, and does by construction:
 
 * rows: the commit removes files and adds files holding exactly their rows (checked per commit: the
-  row count of the version before equals that of the compaction's version, from the log's stats);
+  row count of the version before equals that of the compaction's own version, found in the history
+  by a mark in its commit metadata, so appends by other writers around it do not count);
 * the application transaction ids the ingest relies on (Delta ``txn`` actions live in the snapshot,
   not in data files, and optimize keeps them);
 * deletes by ``source_file`` (a re-ingested object's old rows are found in the merged files too).
@@ -21,21 +22,29 @@ file the log does not reference, which includes data files an ingest has written
 yet. Both windows are minutes long; an hour is a margin, seven days (the default, Delta's own) also
 keeps a week of time travel.
 
-Must not: change rows, compact partitions younger than the cutoff, or run concurrently with a writer
-that deletes rows (optimize conflicts with deletes and then fails without changing anything).
+Other writers may commit meanwhile. Appends never conflict with the rewrite (delta-rs rebases it onto
+them); a delete that touched a file being merged makes the rewrite lose, and it is planned again from
+a fresh snapshot until it wins or :mod:`pipeline.concurrency`'s deadline passes (then nothing changed).
+Two compactions take turns per table through a claim in the table's log (:class:`_Claim`): delta-rs
+would let two rewrites of the same files both land, and their rows would be there twice.
+
+Must not: change rows, or compact partitions younger than the cutoff.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import re
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pipeline import schemas
+from pipeline import crashpoints, schemas
+from pipeline.concurrency import lost_races, retry_conflicts
 from pipeline.errors import LakeError, UsageError
 from pipeline.lake import ROW_GROUP_ROWS, STAT_CHARS, Lake
 
@@ -46,6 +55,9 @@ MIN_RETENTION = timedelta(hours=1)
 TARGET_SIZE = 128 << 20  # bytes per compacted file: a few row groups, one S3 GET range each
 ZSTD_LEVEL = 3  # compaction runs off the hot path, so it can afford a better ratio than ingest's level 1
 PARTITION = "dt"
+COMPACTION_MARK = "edgelake.compaction"  # commit metadata key: which compaction wrote the commit
+COMPACTION_APP = "edgelake-compaction"  # application transaction id of a table's compaction claim
+CLAIM_LEASE = timedelta(hours=6)  # a claim this old is a dead compaction's, taken over
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(w|d|h|m|s)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
@@ -76,6 +88,8 @@ class TableCompaction:
     files_added: int = 0  # merged files written by this run
     partitions: int = 0  # partitions that had something to merge
     vacuumed: int = 0  # files deleted from storage (removed long enough ago, or never committed)
+    retries: int = 0  # commits that lost a race to another writer and were made again
+    skipped: str | None = None  # why nothing was merged although there was work (another compaction held it)
     version_before: int = 0
     version_after: int = 0
     seconds: float = 0.0
@@ -169,11 +183,104 @@ def _census(dt: Any) -> tuple[int, int, int]:
     return files, rows, size
 
 
+def _marked_version(lake: Lake, table: str, mark: str, *, since: int) -> int | None:
+    """The version of ``table`` whose commit carries this compaction's ``mark`` (None: none after ``since``)."""
+    dt = lake.open(table)
+    assert dt is not None
+    for entry in dt.history(max(1, dt.version() - since)):
+        if entry.get(COMPACTION_MARK) == mark:
+            return int(entry["version"])
+    return None
+
+
+def _has_work(dt: Any, filters: list[tuple[str, str, str]] | None, target_size: int) -> bool:
+    """True when some partition in range holds two or more files under ``target_size``: what optimize merges.
+
+    Checked first so that a compaction with nothing to merge commits nothing (not even its claim).
+    """
+    import polars as pl
+    import pyarrow as pa
+
+    adds = pl.from_arrow(pa.table(dt.get_add_actions(flatten=True)))
+    assert isinstance(adds, pl.DataFrame)
+    small = adds.filter(pl.col("size_bytes") < target_size)
+    part = f"partition.{PARTITION}"
+    if filters and part in small.columns:
+        small = small.filter(pl.col(part).cast(pl.String) < filters[0][2])
+    if small.height < 2:
+        return False
+    if part not in small.columns:
+        return True
+    return bool((small.group_by(part).len().get_column("len") >= 2).any())
+
+
+class _Claim:
+    """This compaction's hold on one table, kept in the table's own log as an application transaction.
+
+    delta-rs does not notice two optimizes removing the same files at once (both commits land and the
+    merged rows are there twice; seen with deltalake 1.6), so compactions take turns per table. The
+    claim is an empty commit recording ``(COMPACTION_APP, odd version)``; a second compaction that
+    commits its claim at the same moment loses the race (same app id) and, reading again, sees the
+    table held. The version encodes when it was claimed (milliseconds << 20, plus random low bits so
+    two claims never share a version); the release records the next even version. A claim older than
+    :data:`CLAIM_LEASE` belongs to a compaction that died, and is taken over.
+    """
+
+    def __init__(self, lake: Lake, table: str) -> None:
+        self.lake, self.table = lake, table
+        self.version: int | None = None  # ours, once committed
+        self.held_since: datetime | None = None  # another compaction's claim, when we found one
+
+    def take(self) -> bool:
+        now_ms = int(time.time() * 1000)
+        wanted = ((now_ms << 20) | random.getrandbits(20)) * 2 + 1
+
+        def attempt() -> bool:
+            dt = self.lake.open(self.table)
+            assert dt is not None
+            held = dt.transaction_version(COMPACTION_APP) or 0
+            if held == wanted:
+                return True  # our claim landed; only its answer was lost
+            since_ms = (held // 2) >> 20
+            if held % 2 == 1 and now_ms - since_ms < CLAIM_LEASE / timedelta(milliseconds=1):
+                self.held_since = datetime.fromtimestamp(since_ms / 1000, UTC)
+                return False
+            _empty_commit(dt, wanted)
+            return True
+
+        if retry_conflicts(f"claiming {self.lake.table_uri(self.table)} for compaction", attempt):
+            self.version = wanted
+        return self.version is not None
+
+    def release(self) -> None:
+        if self.version is None:
+            return
+        mine = self.version
+
+        def attempt() -> None:
+            dt = self.lake.open(self.table)
+            assert dt is not None
+            if (dt.transaction_version(COMPACTION_APP) or 0) == mine:  # not taken over meanwhile
+                _empty_commit(dt, mine + 1)
+
+        retry_conflicts(f"releasing {self.lake.table_uri(self.table)} after compaction", attempt)
+        self.version = None
+
+
+def _empty_commit(dt: Any, version: int) -> None:
+    """A commit with no files that records ``(COMPACTION_APP, version)``."""
+    import pyarrow as pa
+    from deltalake import CommitProperties, Transaction
+
+    dt.create_write_transaction([], mode="append", schema=pa.schema(dt.schema().to_arrow()),
+                                partition_by=dt.metadata().partition_columns or None,
+                                commit_properties=CommitProperties(
+                                    app_transactions=[Transaction(COMPACTION_APP, version)]))
+
+
 def compact_table(lake: Lake, table: str, *, cutoff: date, retention_hours: int,
                   target_size: int = TARGET_SIZE) -> TableCompaction:
     """Optimize one table's partitions before ``cutoff`` (all of it when it has no ``dt``), then vacuum."""
-    from deltalake import DeltaTable, WriterProperties
-
     started = time.monotonic()
     dt = lake.open(table)
     if dt is None:
@@ -183,39 +290,91 @@ def compact_table(lake: Lake, table: str, *, cutoff: date, retention_hours: int,
     out = TableCompaction(table, f"{PARTITION} < {cutoff.isoformat()}" if partitioned else None)
     out.version_before = dt.version()
     out.files_before, out.rows_before, out.bytes_before = _census(dt)
-    props = WriterProperties(compression="ZSTD", compression_level=ZSTD_LEVEL, max_row_group_size=ROW_GROUP_ROWS,
-                             statistics_truncate_length=STAT_CHARS)
-    uri = lake.table_uri(table)
+    lake.check_writable()
+    races_before = lost_races()
+    claim = _Claim(lake, table)
+    if _has_work(dt, filters, target_size) and not claim.take():
+        assert claim.held_since is not None
+        out.skipped = (f"another compaction has held this table since {claim.held_since:%Y-%m-%d %H:%M:%S} UTC; "
+                       "it was left to that one")
     try:
-        metrics = dt.optimize.compact(partition_filters=filters, target_size=target_size, writer_properties=props)
-    except Exception as exc:  # deltalake raises several unrelated types; all mean the same here
-        raise LakeError(f"compacting {uri} failed and changed nothing: {exc}; if a writer was deleting rows "
-                        "at the same time, run the compaction again") from exc
-    out.files_removed = int(metrics.get("numFilesRemoved", 0))
-    out.files_added = int(metrics.get("numFilesAdded", 0))
-    out.partitions = int(metrics.get("partitionsOptimized", 0))
-    committed = dt.version()
-    if committed > out.version_before:
-        # The compaction's own commit must not change the row count. Compare it with the version
-        # just before it (not with the start, so that a concurrent append does not look like a gain).
-        before = DeltaTable(uri, version=committed - 1, storage_options=lake.storage_options)
-        rows_then, rows_now = _census(before)[1], _census(dt)[1]
-        if rows_then != rows_now:
-            raise LakeError(f"compacting {uri} changed its row count from {rows_then} to {rows_now} in "
-                            f"version {committed}; this is a bug, please report it (the previous version "
-                            "is still readable with time travel)")
-    try:
-        # Full mode also deletes files no version references (left by ingests that died before their
-        # commit), but only those older than the retention, like the files removed by compactions.
-        deleted = dt.vacuum(retention_hours=retention_hours, dry_run=False,
-                            enforce_retention_duration=retention_hours >= DEFAULT_RETENTION / timedelta(hours=1),
-                            full=True)
-    except Exception as exc:
-        raise LakeError(f"vacuuming {uri} failed (the compaction itself is committed): {exc}") from exc
-    out.vacuumed = len(deleted)
+        if claim.version is not None:
+            _rewrite(lake, table, out, filters, target_size)
+        out.vacuumed = _vacuum(lake, table, retention_hours)
+    finally:
+        claim.release()
+    out.retries = lost_races() - races_before
     dt = lake.open(table)
     assert dt is not None
     out.version_after = dt.version()
     out.files_after, out.rows_after, out.bytes_after = _census(dt)
     out.seconds = time.monotonic() - started
     return out
+
+
+def _rewrite(lake: Lake, table: str, out: TableCompaction, filters: list[tuple[str, str, str]] | None,
+             target_size: int) -> None:
+    """Merge the table's small files (one optimize commit), and check that the commit kept every row."""
+    from deltalake import CommitProperties, DeltaTable, WriterProperties
+
+    props = WriterProperties(compression="ZSTD", compression_level=ZSTD_LEVEL, max_row_group_size=ROW_GROUP_ROWS,
+                             statistics_truncate_length=STAT_CHARS)
+    uri = lake.table_uri(table)
+    # The commit carries a mark of its own, so that the row check below finds this compaction's
+    # version even when other writers committed before and after it.
+    mark = uuid.uuid4().hex
+    metrics: dict[str, Any] = {}
+
+    def rewrite() -> None:
+        # A fresh snapshot each try: a concurrent delete (a re-ingested object's old rows) makes the
+        # rewrite of the files it touched lose the race; planned again, it merges the files as they are now.
+        nonlocal metrics
+        current = lake.open(table)
+        assert current is not None
+        crashpoints.reached(f"commit-snapshot-{table}")
+        metrics = current.optimize.compact(
+            partition_filters=filters, target_size=target_size, writer_properties=props,
+            commit_properties=CommitProperties(custom_metadata={COMPACTION_MARK: mark}))
+
+    try:
+        retry_conflicts(f"compacting {uri}", rewrite)
+    except LakeError:
+        raise
+    except Exception as exc:  # deltalake raises several unrelated types; all mean the same here
+        raise LakeError(f"compacting {uri} failed and changed nothing: {exc}") from exc
+    out.files_removed = int(metrics.get("numFilesRemoved", 0))
+    out.files_added = int(metrics.get("numFilesAdded", 0))
+    out.partitions = int(metrics.get("partitionsOptimized", 0))
+    committed = _marked_version(lake, table, mark, since=out.version_before)
+    if committed is not None:
+        # The compaction's own commit must not change the row count: compare it with the version
+        # just before it, whatever other writers committed around it.
+        before = DeltaTable(uri, version=committed - 1, storage_options=lake.storage_options)
+        after = DeltaTable(uri, version=committed, storage_options=lake.storage_options)
+        rows_then, rows_now = _census(before)[1], _census(after)[1]
+        if rows_then != rows_now:
+            raise LakeError(f"compacting {uri} changed its row count from {rows_then} to {rows_now} in "
+                            f"version {committed}; this is a bug, please report it (the previous version "
+                            "is still readable with time travel)")
+    elif out.files_removed:
+        raise LakeError(f"compacting {uri} reported {out.files_removed} file(s) merged but its commit is not in "
+                        "the table's history; this is a bug, please report it")
+
+
+def _vacuum(lake: Lake, table: str, retention_hours: int) -> int:
+    """Delete files that left the table (or were never committed) longer than the retention ago."""
+    uri = lake.table_uri(table)
+
+    def sweep() -> list[str]:
+        current = lake.open(table)
+        assert current is not None
+        # Full mode also deletes files no version references (left by ingests that died before their
+        # commit), but only those older than the retention, like the files removed by compactions.
+        return list(current.vacuum(
+            retention_hours=retention_hours, dry_run=False, full=True,
+            enforce_retention_duration=retention_hours >= DEFAULT_RETENTION / timedelta(hours=1)))
+
+    try:
+        return len(retry_conflicts(f"vacuuming {uri}", sweep))
+    except Exception as exc:
+        raise LakeError(f"vacuuming {uri} failed (the compaction itself is committed): {exc}") from exc
