@@ -5,9 +5,11 @@ Owns: accepting client connections on ``127.0.0.1`` (one thread per connection, 
 and its response back, byte for byte (Content-Length and chunked bodies both ways; ``Expect:
 100-continue`` is answered here), and, when a switched-on fault matches a request, doing that
 instead: reset the client connection (before or after the server saw the request), answer a proper
-S3 XML error (``503 SlowDown``, ``500 InternalError``, ``403 AccessDenied``, ...), or hold the
-response back for some seconds. Every request is recorded (method, path, status, fault) so tests can
-assert that a fault really happened. The proxy stops itself after ``lifetime`` seconds at the latest.
+S3 XML error (``503 SlowDown``, ``500 InternalError``, ``403 AccessDenied``, ...), hold the
+response back for some seconds, hold the request itself until the test releases it (to order two
+writers' commits), or answer ``200 OK`` without forwarding (a store that ignores conditional
+writes). Every request is recorded (method, path, status, fault, whether it was conditional) so
+tests can assert that a fault really happened. The proxy stops itself after ``lifetime`` seconds at the latest.
 
 Clients find it through the standard variables (``AWS_ENDPOINT_URL_S3``): s3fs/botocore and delta-rs
 (object_store) both use path-style URLs against an IP endpoint, so a request's path is
@@ -46,7 +48,7 @@ class ProtocolError(Exception):
 class Fault:
     """One switched-on fault: what to do, to which requests, how many more times (None: always)."""
 
-    kind: str  # "reset" | "error" | "delay"
+    kind: str  # "reset" | "error" | "delay" | "hold" | "accept"
     remaining: int | None
     path: str | None = None  # substring of the request path (query excluded); None: any
     methods: frozenset[str] | None = None  # None: any method
@@ -56,6 +58,20 @@ class Fault:
     message: str = "Please reduce your request rate."
     seconds: float = 0.0
     injected: int = 0  # how many requests it hit so far
+    released: threading.Event = field(default_factory=threading.Event)  # "hold": set to let requests through
+
+    def release(self) -> None:
+        """Let the held request(s) go on to the server, and every later match pass at once."""
+        self.released.set()
+
+    def wait_injected(self, n: int = 1, timeout: float = 60.0) -> bool:
+        """Wait until the fault has hit ``n`` requests; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.injected < n:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def matches(self, method: str, path: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -73,6 +89,7 @@ class Seen:
     path: str
     status: int | None  # the status the client got; None when its connection was reset
     fault: str | None  # "reset", "slowdown", "error:500", "delay:1.5", ... or None when relayed
+    conditional: bool = False  # the request carried If-None-Match or If-Match
 
 
 @dataclass
@@ -188,6 +205,20 @@ class FaultProxy:
         """Hold the server's response back for ``seconds`` on the next ``n`` matching requests."""
         return self._add(Fault("delay", n, path, self._methods(methods), seconds=seconds))
 
+    def hold(self, n: int | None = 1, *, path: str | None = None, methods: Iterable[str] | None = None,
+             timeout: float = 120.0) -> Fault:
+        """Keep the next ``n`` matching requests from reaching the server until ``fault.release()``.
+
+        Used to put one writer's commit behind another's: hold writer A's PUT of a Delta log entry,
+        let writer B commit (directly, not through this proxy), then release A. ``timeout`` seconds
+        after it was held a request goes on by itself.
+        """
+        return self._add(Fault("hold", n, path, self._methods(methods), seconds=timeout))
+
+    def accept(self, n: int | None = None, *, path: str | None = None, methods: Iterable[str] | None = None) -> Fault:
+        """Answer matching requests ``200 OK`` without forwarding them: a store that takes every put."""
+        return self._add(Fault("accept", n, path, self._methods(methods)))
+
     def clear(self) -> None:
         """Switch every fault off; requests are relayed untouched from now on."""
         with self._lock:
@@ -209,8 +240,9 @@ class FaultProxy:
         return None
 
     def _record(self, req: _Request, status: int | None, fault: str | None) -> None:
+        conditional = req.header("If-None-Match") is not None or req.header("If-Match") is not None
         with self._lock:
-            self._seen.append(Seen(req.method, req.path, status, fault))
+            self._seen.append(Seen(req.method, req.path, status, fault, conditional))
 
     # --- serving -----------------------------------------------------------------------------------
     def _accept_loop(self) -> None:
@@ -260,6 +292,13 @@ class FaultProxy:
                     return
                 if (req.header("Expect") or "").lower() == "100-continue":
                     client.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                if fault is not None and fault.kind == "hold":
+                    fault.released.wait(fault.seconds)
+                if fault is not None and fault.kind == "accept":
+                    _copy_body(reader, None, req.headers, response=False)
+                    client.sendall(_ok_response(next(self._ids)))
+                    self._record(req, 200, "accept")
+                    continue
                 if fault is not None and fault.kind == "error":
                     _copy_body(reader, None, req.headers, response=False)
                     client.sendall(_error_response(req, fault, next(self._ids)))
@@ -300,7 +339,8 @@ class FaultProxy:
             client.sendall(resp_head)
             no_body = req.method == "HEAD" or status in (204, 304)
             framed = _copy_body(up_reader, client.sendall, resp_headers, response=True, no_body=no_body)
-            self._record(req, status, None if fault is None else f"delay:{fault.seconds:g}")
+            label = None if fault is None else "hold" if fault.kind == "hold" else f"delay:{fault.seconds:g}"
+            self._record(req, status, label)
             closing = any(v.lower() == "close" for k, v in [*resp_headers, *req.headers] if k.lower() == "connection")
             return framed and not closing
         finally:
@@ -427,6 +467,12 @@ def _error_response(req: _Request, fault: Fault, number: int) -> bytes:
             f"Date: {formatdate(usegmt=True)}\r\n"
             "Server: faultproxy\r\n\r\n").encode()
     return head + body
+
+
+def _ok_response(number: int) -> bytes:
+    return (f"HTTP/1.1 200 OK\r\nETag: \"faultproxy{number:08d}\"\r\nContent-Length: 0\r\n"
+            f"x-amz-request-id: FAULTPROXY{number:08d}\r\nDate: {formatdate(usegmt=True)}\r\n"
+            "Server: faultproxy\r\n\r\n").encode()
 
 
 def _reset(sock: socket.socket) -> None:
