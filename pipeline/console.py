@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TextIO
 
 import duckdb
-import polars as pl
 import pyarrow as pa
 
 from pipeline import catalog, queries, schemas
@@ -217,7 +216,6 @@ class Console:
 
     # --- showing results ---------------------------------------------------------------------------
     def show(self, result: pa.Table, seconds: float | None = None) -> None:
-        result = _printable(result)
         total = result.num_rows
         if result.column_names == ["explain_key", "explain_value"]:  # plans read best as drawn
             text = "\n".join(str(v) for v in result.column("explain_value").to_pylist())
@@ -428,39 +426,6 @@ class Console:
                 given = {w.partition("=")[0] for w in words[2:]}
                 options = [f"{p}=" for p in params if p not in given or p == key]
         return len(current), _matching(current, options)
-
-
-def _printable(table: pa.Table) -> pa.Table:
-    """Unique column names and types Polars can hold, so any query result renders."""
-    seen: dict[str, int] = {}
-    names = []
-    for name in table.column_names:
-        seen[name] = seen.get(name, 0) + 1
-        names.append(name if seen[name] == 1 else f"{name}_{seen[name] - 1}")
-    table = table.rename_columns(names)
-    for i, column in enumerate(table.columns):
-        try:
-            pl.from_arrow(pa.table({"c": column}))
-        except Exception:  # e.g. intervals and unions, which Polars does not import
-            text = pa.array([_text(v) for v in column.to_pylist()], pa.string())
-            table = table.set_column(i, table.field(i).name, text)
-    return table
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, pa.MonthDayNano):  # DuckDB's INTERVAL
-        months, days, nanos = value
-        parts = [f"{months} month{'s' * (months != 1)}"] if months else []
-        parts += [f"{days} day{'s' * (days != 1)}"] if days else []
-        if nanos or not parts:
-            sign, nanos = ("-" if nanos < 0 else ""), abs(nanos)
-            seconds, frac = divmod(nanos, 1_000_000_000)
-            clock = f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-            parts.append(clock + (f".{frac:09d}".rstrip("0") if frac else ""))
-        return " ".join(parts)
-    return str(value)
 
 
 def _fit_columns(result: pa.Table, text: str, width: int) -> tuple[pa.Table, int]:
