@@ -29,7 +29,7 @@ from typing import TextIO
 import duckdb
 import pyarrow as pa
 
-from pipeline import catalog, queries, schemas
+from pipeline import catalog, queries, resources, schemas
 from pipeline.errors import EdgelakeError, UsageError
 from pipeline.render import FORMATS, render
 from pipeline.sqltext import is_complete, mask, one_line, split_sql
@@ -296,7 +296,7 @@ class Console:
     def _queries(self, args: list[str]) -> None:
         named = queries.catalog()
         if not named:
-            self._say(f"no named queries yet (files {queries.SQL_DIR}/*.sql)")
+            self._say(f"no named queries yet (files {resources.SQL_DIR}/*.sql)")
             return
         out = []
         for q in named.values():

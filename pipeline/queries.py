@@ -23,9 +23,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline import resources
 from pipeline.errors import QueryError, UsageError
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 TYPES = ("timestamp", "date", "text", "int", "float", "bool", "text[]")
 _HEADER = re.compile(r"^--\s*(name|description|param)\s*:\s*(.*)$")
 _PARAM = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[a-z\[\]]+)"
@@ -165,7 +165,7 @@ def parse(path: Path) -> NamedQuery:
 
 @functools.cache
 def catalog() -> dict[str, NamedQuery]:
-    return {q.name: q for q in (parse(p) for p in sorted(SQL_DIR.glob("*.sql")))}
+    return {q.name: q for q in (parse(p) for p in sorted(resources.SQL_DIR.glob("*.sql")))}
 
 
 def get(name: str) -> NamedQuery:

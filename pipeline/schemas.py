@@ -16,18 +16,15 @@ predictable column.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from pipeline import resources
 from pipeline.errors import SchemaError
-
-SCHEMA_DIR = Path(os.environ.get("EDGELAKE_SCHEMAS", Path(__file__).resolve().parent.parent / "schemas"))
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -188,7 +185,7 @@ def _column(table: str, raw: dict[str, Any]) -> Column:
 @functools.cache
 def load(table: str) -> Schema:
     """Load ``schemas/<table>.toml``."""
-    path = SCHEMA_DIR / f"{table}.toml"
+    path = resources.SCHEMA_DIR / f"{table}.toml"
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -205,4 +202,4 @@ def load(table: str) -> Schema:
 
 
 def table_names() -> list[str]:
-    return sorted(p.stem for p in SCHEMA_DIR.glob("*.toml"))
+    return sorted(p.stem for p in resources.SCHEMA_DIR.glob("*.toml"))

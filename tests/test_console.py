@@ -19,7 +19,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from pipeline import queries, schemas
+from pipeline import queries, resources, schemas
 from pipeline.console import Console, history_path, main
 from pipeline.ingest import ingest
 from pipeline.sqltext import is_complete, mask, one_line, split_sql
@@ -79,7 +79,7 @@ def tiny_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     sql_dir = tmp_path / "sql"
     sql_dir.mkdir()
     (sql_dir / "status-count.sql").write_text(TINY_QUERY, encoding="utf-8")
-    monkeypatch.setattr(queries, "SQL_DIR", sql_dir)
+    monkeypatch.setattr(resources, "SQL_DIR", sql_dir)
     queries.catalog.cache_clear()
     yield sql_dir
     queries.catalog.cache_clear()
@@ -338,4 +338,4 @@ def test_queries_lists_every_named_query_of_the_project(session: Session) -> Non
     assert session.feed(".queries") == 0
     out, _ = session.take()
     listed = [line.split(":", 1)[0] for line in out if not line.startswith(" ")]
-    assert listed == (list(named) or [f"no named queries yet (files {queries.SQL_DIR}/*.sql)".split(":", 1)[0]])
+    assert listed == (list(named) or [f"no named queries yet (files {resources.SQL_DIR}/*.sql)".split(":", 1)[0]])
