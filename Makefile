@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_LAKE ?= out/demo-lake
 
-.PHONY: setup test demo check lint bench clean browser
+.PHONY: setup test demo check lint fuzz bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ browser:
 test: setup browser
 	$(BIN)/pytest -q
 
+# The property tests with the "fuzz" Hypothesis profile (tests/conftest.py): random and many more examples.
+fuzz: setup
+	$(BIN)/pytest -q -m hypothesis --hypothesis-profile=fuzz
+
 demo: setup
 	rm -rf $(DEMO_LAKE) out/scenario-lake out/scenario-data
 	$(BIN)/python -m pipeline.demo --lake $(DEMO_LAKE)
@@ -41,4 +45,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache .hypothesis

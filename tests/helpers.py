@@ -18,12 +18,13 @@ from typing import Any
 from urllib.parse import unquote
 
 import polars as pl
+from hypothesis import settings
 
 from pipeline import schemas
 from pipeline.catalog import connect
 from pipeline.inputs import ChunkStream
 from pipeline.lake import Lake
-from pipeline.readers._base import Batch, ReadContext
+from pipeline.readers._base import Batch, ReadContext, empty_rejects
 from pipeline.readers.cloudfront import read_w3c
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +98,15 @@ def gz(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=6, mtime=0)
 
 
+def examples(n: int) -> int:
+    """``n`` examples under the default ("ci") Hypothesis profile, proportionally more under ``make fuzz``.
+
+    A test's own ``max_examples`` overrides the profile's, so tests size theirs through this to let
+    the fuzz profile (see conftest.py) scale them all.
+    """
+    return max(1, n * settings.default.max_examples // settings.get_profile("ci").max_examples)
+
+
 def write(path: Path, data: bytes | str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
@@ -137,7 +147,7 @@ def read(path: str | Path, reader: Reader = read_w3c, *, source: str = "cloudfro
     batches = list(reader(stream, ReadContext(uri=uri, source=source, **ctx)))
     frames = [b.rows for b in batches if b.rows.height]
     rows = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    rejects = pl.concat([b.rejects for b in batches])
+    rejects = pl.concat([b.rejects for b in batches]) if batches else empty_rejects()  # no batch: nothing read
     return ReadResult(rows, rejects, sum(b.lines for b in batches), sum(b.meta_lines for b in batches),
                       batches)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from helpers import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -307,7 +308,7 @@ _json_values = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from([
     ("Distribution", "DistributionConfig", "Origins"),
     ("Distribution", "DistributionConfig", "OriginGroups"),
@@ -332,7 +333,7 @@ def test_hostile_values_are_config_errors(path: tuple[str, ...], value: Any) -> 
             assert frame.schema == _schema_of(table)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(data=st.binary(max_size=64))
 def test_random_bytes_never_crash(data: bytes) -> None:
     for read in (lambda: read_distribution_config(data, uri=URI), lambda: read_web_acl(data, uri=URI)):
@@ -502,7 +503,7 @@ def test_web_acl_given_a_distribution() -> None:
         read_web_acl(DIST_FILE.read_bytes(), uri="acl.json")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(index=st.integers(0, 4), value=_json_values,
        key=st.sampled_from(["Name", "Priority", "Action", "OverrideAction", "Statement"]))
 def test_web_acl_hostile_values(index: int, key: str, value: Any) -> None:

@@ -22,6 +22,7 @@ from helpers import (
     CF_FIELDS_33,
     REALTIME,
     aws_encode,
+    examples,
     manifest_of,
     read,
     sql,
@@ -39,7 +40,7 @@ from pipeline.lake import Lake
 from pipeline.readers.cloudfront import read_v2_json
 from pipeline.readers.realtime import canonical_order, delivery_order, load_fields, read_realtime
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SPECIAL_TEXT = [
     "Mozilla/5.0 (X11; Linux x86_64) \"quoted\" 'single'",
     "<script>alert('x')</script>",
