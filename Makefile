@@ -4,13 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_LAKE ?= out/demo-lake
+# Installs take the versions the tests last passed on; LOCK= (empty) takes the newest pyproject.toml allows.
+LOCK ?= requirements.lock
+CONSTRAIN := $(if $(LOCK),--constraint $(LOCK))
+LATEST := .venv-latest
 
-.PHONY: setup test demo check lint fuzz bench clean browser
+.PHONY: setup test demo check lint fuzz bench clean browser lock test-latest
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --upgrade $(CONSTRAIN) pip
+	$(BIN)/pip install --quiet $(CONSTRAIN) -e '.[test]'
 	touch $(STAMP)
 
 # Byte-compile the package up front: where PYTHONDONTWRITEBYTECODE is set (it is on our build
@@ -27,22 +31,37 @@ browser:
 test: setup browser
 	$(BIN)/pytest -q
 
-# The property tests with the "fuzz" Hypothesis profile (tests/conftest.py): random and many more examples.
-fuzz: setup
-	$(BIN)/pytest -q -m hypothesis --hypothesis-profile=fuzz
-
-demo: setup
-	rm -rf $(DEMO_LAKE) out/scenario-lake out/scenario-data
-	$(BIN)/python -m pipeline.demo --lake $(DEMO_LAKE)
-
 lint: setup
 	$(BIN)/ruff check pipeline tests bench
 	$(BIN)/mypy
 
 check: lint test
 
+# The property tests with the "fuzz" Hypothesis profile (tests/conftest.py): random and many more examples.
+fuzz: setup
+	$(BIN)/pytest -q -m hypothesis --hypothesis-profile=fuzz
+
+# A fresh virtualenv with the newest versions pyproject.toml allows, then every check of `make check` there.
+test-latest:
+	rm -rf $(LATEST)
+	$(MAKE) check VENV=$(LATEST) LOCK=
+
+# Refresh requirements.lock: resolve the newest allowed versions into a fresh virtualenv and freeze it.
+lock:
+	rm -rf $(LATEST)
+	$(MAKE) setup VENV=$(LATEST) LOCK=
+	{ echo "# The versions make setup installs (pip --constraint): every dependency and extra of pyproject.toml,"; \
+	  echo "# for CPython $$($(LATEST)/bin/python -c 'import platform; print(platform.python_version(), platform.system(), platform.machine())')."; \
+	  echo "# Written by 'make lock', which freezes a fresh install of the newest versions pyproject.toml allows."; \
+	  $(LATEST)/bin/pip freeze --all --exclude edgelake --exclude setuptools; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
+
+demo: setup
+	rm -rf $(DEMO_LAKE) out/scenario-lake out/scenario-data
+	$(BIN)/python -m pipeline.demo --lake $(DEMO_LAKE)
+
 bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf out .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache .hypothesis $(LATEST)
