@@ -28,23 +28,24 @@ browser:
 	elif [ "$$(id -u)" = 0 ]; then export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q chromium; \
 	else echo "chromium is missing and we are not root: run 'sudo make browser'; the browser tests fail without it" >&2; fi
 
-test: setup browser
-	$(BIN)/pytest -q
-
 lint: setup
 	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/ruff format --check pipeline tests bench
 	$(BIN)/mypy
 
-check: lint test
+test: lint browser
+	$(BIN)/pytest -q
+
+check: test
 
 # The property tests with the "fuzz" Hypothesis profile (tests/conftest.py): random and many more examples.
 fuzz: setup
 	$(BIN)/pytest -q -m hypothesis --hypothesis-profile=fuzz
 
-# A fresh virtualenv with the newest versions pyproject.toml allows, then every check of `make check` there.
+# A fresh virtualenv with the newest versions pyproject.toml allows, then every check of `make test` there.
 test-latest:
 	rm -rf $(LATEST)
-	$(MAKE) check VENV=$(LATEST) LOCK=
+	$(MAKE) test VENV=$(LATEST) LOCK=
 
 # Refresh requirements.lock: resolve the newest allowed versions into a fresh virtualenv and freeze it.
 lock:
