@@ -96,18 +96,29 @@ class CompactSummary:
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
-        return {"lake": self.lake, "cutoff": self.cutoff.isoformat(), "retention_hours": self.retention_hours,
-                "tables": {t.table: t.as_json() for t in self.tables}, "absent": self.absent,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "lake": self.lake,
+            "cutoff": self.cutoff.isoformat(),
+            "retention_hours": self.retention_hours,
+            "tables": {t.table: t.as_json() for t in self.tables},
+            "absent": self.absent,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def _known_tables() -> list[str]:
     return sorted({*schemas.table_names(), *LOG_TABLES})
 
 
-def compact(lake_uri: str, *, older_than: timedelta = DEFAULT_OLDER_THAN, tables: Sequence[str] | None = None,
-            retention: timedelta = DEFAULT_RETENTION, target_size: int = TARGET_SIZE,
-            now: datetime | None = None) -> CompactSummary:
+def compact(
+    lake_uri: str,
+    *,
+    older_than: timedelta = DEFAULT_OLDER_THAN,
+    tables: Sequence[str] | None = None,
+    retention: timedelta = DEFAULT_RETENTION,
+    target_size: int = TARGET_SIZE,
+    now: datetime | None = None,
+) -> CompactSummary:
     """Compact and vacuum the lake's log tables (or ``tables``); see the module docstring.
 
     Args:
@@ -127,8 +138,10 @@ def compact(lake_uri: str, *, older_than: timedelta = DEFAULT_OLDER_THAN, tables
     if older_than < timedelta(0):
         raise UsageError("--older-than must not be negative")
     if retention < MIN_RETENTION:
-        raise UsageError("a vacuum retention under one hour could delete files that running readers and "
-                         "uncommitted ingests still need; use at least 1h (default 7d)")
+        raise UsageError(
+            "a vacuum retention under one hour could delete files that running readers and "
+            "uncommitted ingests still need; use at least 1h (default 7d)"
+        )
     if target_size < 1 << 20:
         raise UsageError("the target file size must be at least 1 MiB")
     wanted = list(tables) if tables else list(LOG_TABLES)
@@ -146,8 +159,7 @@ def compact(lake_uri: str, *, older_than: timedelta = DEFAULT_OLDER_THAN, tables
         if dt is None:
             summary.absent.append(table)
             continue
-        summary.tables.append(compact_table(lake, table, cutoff=cutoff, retention_hours=hours,
-                                            target_size=target_size))
+        summary.tables.append(compact_table(lake, table, cutoff=cutoff, retention_hours=hours, target_size=target_size))
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -169,8 +181,9 @@ def _census(dt: Any) -> tuple[int, int, int]:
     return files, rows, size
 
 
-def compact_table(lake: Lake, table: str, *, cutoff: date, retention_hours: int,
-                  target_size: int = TARGET_SIZE) -> TableCompaction:
+def compact_table(
+    lake: Lake, table: str, *, cutoff: date, retention_hours: int, target_size: int = TARGET_SIZE
+) -> TableCompaction:
     """Optimize one table's partitions before ``cutoff`` (all of it when it has no ``dt``), then vacuum."""
     from deltalake import DeltaTable, WriterProperties
 
@@ -183,14 +196,20 @@ def compact_table(lake: Lake, table: str, *, cutoff: date, retention_hours: int,
     out = TableCompaction(table, f"{PARTITION} < {cutoff.isoformat()}" if partitioned else None)
     out.version_before = dt.version()
     out.files_before, out.rows_before, out.bytes_before = _census(dt)
-    props = WriterProperties(compression="ZSTD", compression_level=ZSTD_LEVEL, max_row_group_size=ROW_GROUP_ROWS,
-                             statistics_truncate_length=STAT_CHARS)
+    props = WriterProperties(
+        compression="ZSTD",
+        compression_level=ZSTD_LEVEL,
+        max_row_group_size=ROW_GROUP_ROWS,
+        statistics_truncate_length=STAT_CHARS,
+    )
     uri = lake.table_uri(table)
     try:
         metrics = dt.optimize.compact(partition_filters=filters, target_size=target_size, writer_properties=props)
     except Exception as exc:  # deltalake raises several unrelated types; all mean the same here
-        raise LakeError(f"compacting {uri} failed and changed nothing: {exc}; if a writer was deleting rows "
-                        "at the same time, run the compaction again") from exc
+        raise LakeError(
+            f"compacting {uri} failed and changed nothing: {exc}; if a writer was deleting rows "
+            "at the same time, run the compaction again"
+        ) from exc
     out.files_removed = int(metrics.get("numFilesRemoved", 0))
     out.files_added = int(metrics.get("numFilesAdded", 0))
     out.partitions = int(metrics.get("partitionsOptimized", 0))
@@ -201,15 +220,20 @@ def compact_table(lake: Lake, table: str, *, cutoff: date, retention_hours: int,
         before = DeltaTable(uri, version=committed - 1, storage_options=lake.storage_options)
         rows_then, rows_now = _census(before)[1], _census(dt)[1]
         if rows_then != rows_now:
-            raise LakeError(f"compacting {uri} changed its row count from {rows_then} to {rows_now} in "
-                            f"version {committed}; this is a bug, please report it (the previous version "
-                            "is still readable with time travel)")
+            raise LakeError(
+                f"compacting {uri} changed its row count from {rows_then} to {rows_now} in "
+                f"version {committed}; this is a bug, please report it (the previous version "
+                "is still readable with time travel)"
+            )
     try:
         # Full mode also deletes files no version references (left by ingests that died before their
         # commit), but only those older than the retention, like the files removed by compactions.
-        deleted = dt.vacuum(retention_hours=retention_hours, dry_run=False,
-                            enforce_retention_duration=retention_hours >= DEFAULT_RETENTION / timedelta(hours=1),
-                            full=True)
+        deleted = dt.vacuum(
+            retention_hours=retention_hours,
+            dry_run=False,
+            enforce_retention_duration=retention_hours >= DEFAULT_RETENTION / timedelta(hours=1),
+            full=True,
+        )
     except Exception as exc:
         raise LakeError(f"vacuuming {uri} failed (the compaction itself is committed): {exc}") from exc
     out.vacuumed = len(deleted)

@@ -50,12 +50,26 @@ Views: .tables lists them. Tab completes keywords, tables, columns and named que
   .timer on|off            show elapsed time after each result
   .maxrows N               rows shown on screen in table format (0: all)
   .quit / .exit / Ctrl-D   leave"""
-DOT_COMMANDS = (".help", ".tables", ".schema", ".queries", ".run", ".engine", ".format", ".mode",
-                ".output", ".timer", ".maxrows", ".quit", ".exit")
+DOT_COMMANDS = (
+    ".help",
+    ".tables",
+    ".schema",
+    ".queries",
+    ".run",
+    ".engine",
+    ".format",
+    ".mode",
+    ".output",
+    ".timer",
+    ".maxrows",
+    ".quit",
+    ".exit",
+)
 TABLE_CONTEXT = {"FROM", "JOIN", "DESCRIBE", "SUMMARIZE", "TABLE"}
 _TAIL = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\.)?([A-Za-z_][A-Za-z0-9_]*)?$")
-_REFS = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s+(?:AS\s+)?([A-Za-z_][A-Za-z0-9_]*))?",
-                   re.IGNORECASE)
+_REFS = re.compile(
+    r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s+(?:AS\s+)?([A-Za-z_][A-Za-z0-9_]*))?", re.IGNORECASE
+)
 _PREV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*|\S)\s*$")
 _MISSING = re.compile(r"(?:Table|Table Function) with name (\S+?) does not exist!?")
 
@@ -82,17 +96,26 @@ class Vocabulary:
     def read(cls, con: duckdb.DuckDBPyConnection) -> Vocabulary:
         vocab = cls()
         for table, column, type_ in con.sql(
-                "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE NOT internal "
-                "AND schema_name = 'main' AND table_name NOT LIKE '\\_\\_%' ESCAPE '\\' "
-                "ORDER BY table_name, column_index").fetchall():
+            "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE NOT internal "
+            "AND schema_name = 'main' AND table_name NOT LIKE '\\_\\_%' ESCAPE '\\' "
+            "ORDER BY table_name, column_index"
+        ).fetchall():
             vocab.columns.setdefault(table, []).append((column, type_))
-        for name, params in con.sql("SELECT function_name, parameters FROM duckdb_functions() WHERE NOT internal "
-                                    "AND function_type = 'table_macro' ORDER BY 1").fetchall():
+        for name, params in con.sql(
+            "SELECT function_name, parameters FROM duckdb_functions() WHERE NOT internal "
+            "AND function_type = 'table_macro' ORDER BY 1"
+        ).fetchall():
             vocab.macros[name] = list(params)
         vocab.keywords = sorted(k.upper() for (k,) in con.sql("SELECT keyword_name FROM duckdb_keywords()").fetchall())
-        vocab.functions = sorted({f for (f,) in con.sql(
-            "SELECT function_name FROM duckdb_functions() WHERE function_type IN ('scalar', 'aggregate')"
-        ).fetchall() if re.fullmatch(r"[a-z][a-z0-9_]*", f)})
+        vocab.functions = sorted(
+            {
+                f
+                for (f,) in con.sql(
+                    "SELECT function_name FROM duckdb_functions() WHERE function_type IN ('scalar', 'aggregate')"
+                ).fetchall()
+                if re.fullmatch(r"[a-z][a-z0-9_]*", f)
+            }
+        )
         return vocab
 
     @property
@@ -116,8 +139,16 @@ def _matching(prefix: str, names: Iterable[str]) -> list[str]:
 class Console:
     """One console session on one lake; feed it lines with :meth:`run_lines`."""
 
-    def __init__(self, lake: str, *, out: TextIO, err: TextIO, interactive: bool = False,
-                 fit: bool | None = None, width: int | None = None) -> None:
+    def __init__(
+        self,
+        lake: str,
+        *,
+        out: TextIO,
+        err: TextIO,
+        interactive: bool = False,
+        fit: bool | None = None,
+        width: int | None = None,
+    ) -> None:
         self.lake = lake
         self.con = catalog.connect(lake)
         self.vocab = Vocabulary.read(self.con)
@@ -131,11 +162,19 @@ class Console:
         self._hinted = False  # the hint about hidden rows and columns is given once
         self._file: TextIO | None = None
         self._commands: dict[str, Callable[[list[str]], None]] = {
-            ".help": lambda _: self._say(HELP), ".tables": self._tables, ".schema": self._schema,
-            ".queries": self._queries, ".run": self._run, ".output": self._output, ".maxrows": self._maxrows,
-            ".engine": lambda a: self._set("engine", ENGINES, a), ".format": lambda a: self._set("fmt", FORMATS, a),
-            ".mode": lambda a: self._set("fmt", FORMATS, a), ".timer": lambda a: self._set("timer", ("on", "off"), a),
-            ".quit": self._quit, ".exit": self._quit,
+            ".help": lambda _: self._say(HELP),
+            ".tables": self._tables,
+            ".schema": self._schema,
+            ".queries": self._queries,
+            ".run": self._run,
+            ".output": self._output,
+            ".maxrows": self._maxrows,
+            ".engine": lambda a: self._set("engine", ENGINES, a),
+            ".format": lambda a: self._set("fmt", FORMATS, a),
+            ".mode": lambda a: self._set("fmt", FORMATS, a),
+            ".timer": lambda a: self._set("timer", ("on", "off"), a),
+            ".quit": self._quit,
+            ".exit": self._quit,
         }
 
     @property
@@ -254,8 +293,9 @@ class Console:
         rows = []
         for name in self.vocab.tables:
             kind = "table" if name in lake_tables else "view"
-            about = (schemas.load(name).description if name in lake_tables
-                     else f"{len(self.vocab.columns[name])} columns")
+            about = (
+                schemas.load(name).description if name in lake_tables else f"{len(self.vocab.columns[name])} columns"
+            )
             rows.append((name, kind, about))
         for name, params in self.vocab.macros.items():
             rows.append((f"{name}({', '.join(params)})", "macro", "table macro: SELECT * FROM " + name + "(...)"))
@@ -459,8 +499,7 @@ def _fit_columns(result: pa.Table, text: str, width: int) -> tuple[pa.Table, int
 
 
 # --- entry points ----------------------------------------------------------------------------------
-def main(lake: str, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
-         stderr: TextIO | None = None) -> int:
+def main(lake: str, *, stdin: TextIO | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the console; the exit status: 1 when a statement of a script failed, else 0."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     interactive = stdin.isatty() and stdout.isatty()
@@ -522,11 +561,20 @@ def _interactive(console: Console, history_file: Path) -> None:
     except ImportError:  # colours are a nicety
         pass
     session: PromptSession[str] = PromptSession(
-        PROMPT, multiline=True, history=history, completer=SqlCompleter(), complete_while_typing=False,
-        auto_suggest=AutoSuggestFromHistory(), key_bindings=bindings, lexer=lexer,
-        prompt_continuation=lambda width, line, wrap: CONTINUATION.rjust(width))
-    console._say(f"edgelake console on {console.lake} (read-only). Statements end with ';'; "
-                 ".help lists commands; Tab completes; Ctrl-D quits.")
+        PROMPT,
+        multiline=True,
+        history=history,
+        completer=SqlCompleter(),
+        complete_while_typing=False,
+        auto_suggest=AutoSuggestFromHistory(),
+        key_bindings=bindings,
+        lexer=lexer,
+        prompt_continuation=lambda width, line, wrap: CONTINUATION.rjust(width),
+    )
+    console._say(
+        f"edgelake console on {console.lake} (read-only). Statements end with ';'; "
+        ".help lists commands; Tab completes; Ctrl-D quits."
+    )
     while not console.done:
         try:
             text = session.prompt()

@@ -234,8 +234,9 @@ class Lake:
             arrow = _to_arrow(data)
             stat_cols = [c for c in data.columns if c in known_stats]
             plain = {c for c in data.columns if c in schema.by_name and not schema.by_name[c].dictionary}
-            dictionary: bool | list[str] = True if not plain else [
-                p for f in arrow.schema if f.name not in plain for p in _leaf_paths(f)]
+            dictionary: bool | list[str] = (
+                True if not plain else [p for f in arrow.schema if f.name not in plain for p in _leaf_paths(f)]
+            )
             path = f"{self._table_path(table)}/{rel}"
             try:
                 if not self.is_s3:
@@ -244,11 +245,16 @@ class Lake:
                 # Polars hands its buffers to Arrow without a copy (string views stay views), and
                 # Arrow's writer encoded them with ~20% less CPU than Polars' own, measured here.
                 options: dict[str, Any] = dict(
-                    compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=ROW_GROUP_ROWS,
-                    data_page_size=1 << 20, write_statistics=stat_cols, use_dictionary=dictionary,
+                    compression="zstd",
+                    compression_level=ZSTD_LEVEL,
+                    row_group_size=ROW_GROUP_ROWS,
+                    data_page_size=1 << 20,
+                    write_statistics=stat_cols,
+                    use_dictionary=dictionary,
                     # no Arrow schema in the footer: readers would see string views and some
                     # (delta-rs' dataset filters) cannot compare them with strings
-                    store_schema=False)
+                    store_schema=False,
+                )
                 if self.is_s3:
                     with self.fs.open(path, "wb") as fh:
                         pq.write_table(arrow, fh, **options)
@@ -257,11 +263,17 @@ class Lake:
                     pq.write_table(arrow, path, **options)
                     size = os.path.getsize(path)
             except OSError as exc:
-                raise LakeError(f"cannot write to the lake at {self.table_uri(table)}: "
-                                f"{exc.strerror or exc}") from exc
-            out.actions.append(AddAction(rel, size, dict(zip(parts, (str(v) for v in values), strict=True)),
-                                         int(time.time() * 1000), True,
-                                         self._stats(data, stat_cols, None if self.is_s3 else path)))
+                raise LakeError(f"cannot write to the lake at {self.table_uri(table)}: {exc.strerror or exc}") from exc
+            out.actions.append(
+                AddAction(
+                    rel,
+                    size,
+                    dict(zip(parts, (str(v) for v in values), strict=True)),
+                    int(time.time() * 1000),
+                    True,
+                    self._stats(data, stat_cols, None if self.is_s3 else path),
+                )
+            )
             out.rows += data.height
         return out
 
@@ -309,18 +321,25 @@ class Lake:
         txns = [Transaction(app, version) for app, version in app_transactions]
         props = CommitProperties(app_transactions=txns) if txns else None
         known = schema.arrow_schema()
-        wanted = pa.schema(list(known) + [pa.field(n, t) for n, t in files.extra_columns.items()
-                                          if n not in known.names])
+        wanted = pa.schema(
+            list(known) + [pa.field(n, t) for n, t in files.extra_columns.items() if n not in known.names]
+        )
         properties = self._properties(schema)
         dt = self.open(files.table)
         try:
             if dt is None:
-                create_table_with_add_actions(self.table_uri(files.table), Schema.from_arrow(wanted),
-                                              files.actions, mode="append",
-                                              partition_by=list(schema.partition_by) or None,
-                                              name=files.table, description=schema.description,
-                                              configuration=properties or None,
-                                              storage_options=self.storage_options, commit_properties=props)
+                create_table_with_add_actions(
+                    self.table_uri(files.table),
+                    Schema.from_arrow(wanted),
+                    files.actions,
+                    mode="append",
+                    partition_by=list(schema.partition_by) or None,
+                    name=files.table,
+                    description=schema.description,
+                    configuration=properties or None,
+                    storage_options=self.storage_options,
+                    commit_properties=props,
+                )
                 return
             configuration = dt.metadata().configuration
             if any(configuration.get(k) != v for k, v in properties.items()):
@@ -337,9 +356,13 @@ class Lake:
                 dt = self.open(files.table)
                 assert dt is not None
             table_schema = pa.schema(dt.schema().to_arrow())
-            dt.create_write_transaction(files.actions, mode="append", schema=table_schema,
-                                        partition_by=list(schema.partition_by) or None,
-                                        commit_properties=props)
+            dt.create_write_transaction(
+                files.actions,
+                mode="append",
+                schema=table_schema,
+                partition_by=list(schema.partition_by) or None,
+                commit_properties=props,
+            )
         except Exception as exc:  # deltalake raises several unrelated types; all mean the same to a user
             if isinstance(exc, LakeError):
                 raise
@@ -369,8 +392,7 @@ class Lake:
         dt = self.open(table)
         return {a: (None if dt is None else dt.transaction_version(a)) for a in app_ids}
 
-    def append_rows(self, table: str, rows: pl.DataFrame, *,
-                    app_transactions: Sequence[tuple[str, int]] = ()) -> None:
+    def append_rows(self, table: str, rows: pl.DataFrame, *, app_transactions: Sequence[tuple[str, int]] = ()) -> None:
         """Write and commit small frames in one step (rejects, manifest)."""
         files = self.write_files(table, rows)
         if files.actions or app_transactions:
@@ -387,9 +409,14 @@ class Lake:
         dt = self.open(table)
         try:
             if dt is None:
-                write_deltalake(self.table_uri(table), arrow, mode="append",
-                                storage_options=self.storage_options, name=table,
-                                description=schema.description)
+                write_deltalake(
+                    self.table_uri(table),
+                    arrow,
+                    mode="append",
+                    storage_options=self.storage_options,
+                    name=table,
+                    description=schema.description,
+                )
             else:
                 write_deltalake(dt, arrow, mode="overwrite", predicate=f"{key} = '{value}'")
         except Exception as exc:

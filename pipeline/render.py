@@ -74,8 +74,10 @@ def _temporals_as_text(t: pa.DataType) -> pa.DataType:
     if pa.types.is_fixed_size_list(t):
         return pa.list_(t.value_field.with_type(_temporals_as_text(t.value_type)), t.list_size)
     if pa.types.is_map(t):
-        return pa.map_(t.key_field.with_type(_temporals_as_text(t.key_type)),
-                       t.item_field.with_type(_temporals_as_text(t.item_type)))
+        return pa.map_(
+            t.key_field.with_type(_temporals_as_text(t.key_type)),
+            t.item_field.with_type(_temporals_as_text(t.item_type)),
+        )
     if pa.types.is_struct(t):
         return pa.struct([t.field(i).with_type(_temporals_as_text(t.field(i).type)) for i in range(t.num_fields)])
     return t
@@ -134,9 +136,15 @@ def _polars_writes_csv(column: pa.ChunkedArray) -> bool:
         except (OverflowError, ValueError, pa.ArrowException):
             return False
         return True
-    return (pa.types.is_integer(t) or t in (pa.float32(), pa.float64(), pa.bool_(), pa.null())
-            or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-            or pa.types.is_time(t) or pa.types.is_decimal128(t))
+    return (
+        pa.types.is_integer(t)
+        or t in (pa.float32(), pa.float64(), pa.bool_(), pa.null())
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_string_view(t)
+        or pa.types.is_time(t)
+        or pa.types.is_decimal128(t)
+    )
 
 
 def _csv(result: pa.Table) -> str:

@@ -46,9 +46,16 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
 # (tests size their own counts through helpers.examples), and a database under .hypothesis/
 # (git-ignored) so that a failure it finds is tried first on the next fuzz run.
 # ================================================================================================
-hypothesis.settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True,
-                                     suppress_health_check=[hypothesis.HealthCheck.too_slow])
-hypothesis.settings.register_profile("fuzz", max_examples=2_000, deadline=None, print_blob=True,
-                                     suppress_health_check=[hypothesis.HealthCheck.too_slow])
+hypothesis.settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.register_profile(
+    "fuzz", max_examples=2_000, deadline=None, print_blob=True, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
 hypothesis.settings.load_profile("ci")  # --hypothesis-profile NAME replaces it after this file is loaded
 # ================================== end of Hypothesis profiles ==================================

@@ -75,12 +75,19 @@ def test_install_step_is_the_script_the_wheel_test_runs(instructions: list[dict[
 def test_copies_everything_the_wheel_is_built_from(instructions: list[dict[str, Any]]) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     wheel = project["tool"]["hatch"]["build"]["targets"]["wheel"]
-    needed = {"pyproject.toml", project["project"]["readme"], "requirements.lock", INSTALL_SCRIPT,
-              *wheel["packages"], *wheel["force-include"]}
+    needed = {
+        "pyproject.toml",
+        project["project"]["readme"],
+        "requirements.lock",
+        INSTALL_SCRIPT,
+        *wheel["packages"],
+        *wheel["force-include"],
+    }
     copied = set(_copies(instructions))
     assert needed <= copied
     assert all((ROOT / source).exists() for source in copied)
     # .dockerignore excludes everything, then lets exactly these through
-    allowed = {line[1:] for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
-               if line.startswith("!")}
+    allowed = {
+        line[1:] for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines() if line.startswith("!")
+    }
     assert copied <= allowed

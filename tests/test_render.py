@@ -41,10 +41,16 @@ COLUMNS: dict[str, tuple[pa.DataType, Any, Any]] = {
     "ts": (pa.timestamp("us", tz="UTC"), TS, "2025-03-14T12:05:00+00:00"),
     "tags": (pa.list_(pa.string()), ["a", "b,c", 'q"uote'], ["a", "b,c", 'q"uote']),
     "codes": (pa.list_(pa.int16()), [200, 404], [200, 404]),
-    "headers": (pa.list_(HEADER), [{"name": "Host", "value": "example.com"}],
-                [{"name": "Host", "value": "example.com"}]),
-    "captcha": (CAPTCHA, {"response_code": 0, "solve_timestamp": 1_741_953_900, "failure_reason": None},
-                {"response_code": 0, "solve_timestamp": 1_741_953_900, "failure_reason": None}),
+    "headers": (
+        pa.list_(HEADER),
+        [{"name": "Host", "value": "example.com"}],
+        [{"name": "Host", "value": "example.com"}],
+    ),
+    "captcha": (
+        CAPTCHA,
+        {"response_code": 0, "solve_timestamp": 1_741_953_900, "failure_reason": None},
+        {"response_code": 0, "solve_timestamp": 1_741_953_900, "failure_reason": None},
+    ),
     "m": (pa.map_(pa.string(), pa.int64()), [("k", 1), ("z", 2)], {"k": 1, "z": 2}),
     "when": (pa.list_(pa.timestamp("us", tz="UTC")), [TS], ["2025-03-14T12:05:00+00:00"]),
     "n": (pa.null(), None, None),
@@ -113,17 +119,22 @@ def test_table_and_markdown_show_json_text_and_null(result: pa.Table, fmt: str) 
 
 
 def test_columns_polars_cannot_hold_render_in_every_format() -> None:
-    cols = {"iv": pa.array([pa.MonthDayNano([0, 1, 5_400_000_000_000])], pa.month_day_nano_interval()),
-            "dec": pa.array([Decimal("123.45")], pa.decimal256(40, 2)),
-            "ns": pa.array([1_741_953_900_123_456_789], pa.timestamp("ns", tz="UTC")),
-            "dur": pa.array([90_000_000], pa.duration("us"))}
+    cols = {
+        "iv": pa.array([pa.MonthDayNano([0, 1, 5_400_000_000_000])], pa.month_day_nano_interval()),
+        "dec": pa.array([Decimal("123.45")], pa.decimal256(40, 2)),
+        "ns": pa.array([1_741_953_900_123_456_789], pa.timestamp("ns", tz="UTC")),
+        "dur": pa.array([90_000_000], pa.duration("us")),
+    }
     table = pa.table(cols)
     assert render(table, "table").split("\n")[2].split(" | ")[0] == "1 day 01:30:00"
     assert render(table, "markdown").split("\n")[2].startswith("| 1 day 01:30:00 | 123.45 | ")
     assert json.loads(render(table, "json")) == [
-        {"iv": "1 day 01:30:00", "dec": "123.45", "ns": "2025-03-14 12:05:00.123456789Z", "dur": "00:01:30"}]
+        {"iv": "1 day 01:30:00", "dec": "123.45", "ns": "2025-03-14 12:05:00.123456789Z", "dur": "00:01:30"}
+    ]
     assert render(table, "csv").split("\n") == [
-        "iv,dec,ns,dur", "1 day 01:30:00,123.45,2025-03-14 12:05:00.123456789Z,00:01:30"]
+        "iv,dec,ns,dur",
+        "1 day 01:30:00,123.45,2025-03-14 12:05:00.123456789Z,00:01:30",
+    ]
 
 
 def test_repeated_column_names_are_told_apart() -> None:
@@ -138,8 +149,15 @@ def edgelake(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_sql_csv_with_nested_values(tmp_path: Path) -> None:
-    done = edgelake("sql", "SELECT [1,2] AS l, {'a': 1, 'b': ['x']} AS s, MAP {'k': DATE '2025-03-14'} AS m, "
-                    "NULL::INTEGER[] AS e", "--lake", str(tmp_path / "lake"), "--format", "csv", cwd=tmp_path)
+    done = edgelake(
+        "sql",
+        "SELECT [1,2] AS l, {'a': 1, 'b': ['x']} AS s, MAP {'k': DATE '2025-03-14'} AS m, NULL::INTEGER[] AS e",
+        "--lake",
+        str(tmp_path / "lake"),
+        "--format",
+        "csv",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["l,s,m,e", '"[1, 2]","{""a"": 1, ""b"": [""x""]}","{""k"": ""2025-03-14""}",']
 
@@ -153,8 +171,10 @@ def waf_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_waf_fp_candidates_csv_matches_json(waf_lake: Path, tmp_path: Path) -> None:
-    runs = {fmt: edgelake("query", "waf-fp-candidates", "--lake", str(waf_lake), "--format", fmt, cwd=tmp_path)
-            for fmt in ("csv", "json")}
+    runs = {
+        fmt: edgelake("query", "waf-fp-candidates", "--lake", str(waf_lake), "--format", fmt, cwd=tmp_path)
+        for fmt in ("csv", "json")
+    }
     for done in runs.values():
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     as_json = json.loads(runs["json"].stdout)

@@ -59,8 +59,10 @@ def cwd(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_the_installed_package_is_imported_not_the_checkout(venv: Path, cwd: Path) -> None:
-    probe = ("import json, sys, pipeline; from pipeline import resources; "
-             "print(json.dumps([pipeline.__file__, str(resources.SQL_DIR), str(resources.SCHEMA_DIR), sys.path]))")
+    probe = (
+        "import json, sys, pipeline; from pipeline import resources; "
+        "print(json.dumps([pipeline.__file__, str(resources.SQL_DIR), str(resources.SCHEMA_DIR), sys.path]))"
+    )
     package, sql_dir, schema_dir, path = json.loads(_run(venv / "bin" / "python", "-c", probe, cwd=cwd).stdout)
     site = venv.resolve()
     assert Path(package).resolve().is_relative_to(site)
@@ -88,8 +90,9 @@ def test_schema_ingest_query_and_sql(venv: Path, cwd: Path) -> None:
     hit_ratio = json.loads(_run(edgelake, "query", "hit-ratio", "--lake", lake, "--format", "json", cwd=cwd).stdout)
     assert sum(row["requests"] for row in hit_ratio) == summary["rows"]["cloudfront"]
     assert all(row["hit_ratio"] is None or 0 <= row["hit_ratio"] <= 1 for row in hit_ratio)
-    from_checkout = _run(Path(sys.executable).parent / "edgelake", "query", "hit-ratio", "--lake", lake,
-                         "--format", "json", cwd=cwd).stdout
+    from_checkout = _run(
+        Path(sys.executable).parent / "edgelake", "query", "hit-ratio", "--lake", lake, "--format", "json", cwd=cwd
+    ).stdout
     assert json.loads(from_checkout) == hit_ratio
 
     nested = _run(edgelake, "sql", "SELECT [1,2] AS l, {'a': 1} AS s", "--lake", lake, "--format", "csv", cwd=cwd)
