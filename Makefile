@@ -4,13 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_LAKE ?= out/demo-lake
+# Installs take the versions the tests last passed on; LOCK= (empty) takes the newest pyproject.toml allows.
+LOCK ?= requirements.lock
+CONSTRAIN := $(if $(LOCK),--constraint $(LOCK))
+LATEST := .venv-latest
 
-.PHONY: setup test demo check lint bench clean browser race
+.PHONY: setup test demo check lint fuzz bench clean browser lock test-latest race
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --upgrade $(CONSTRAIN) pip
+	$(BIN)/pip install --quiet $(CONSTRAIN) -e '.[test]'
 	touch $(STAMP)
 
 # Byte-compile the package up front: where PYTHONDONTWRITEBYTECODE is set (it is on our build
@@ -24,18 +28,38 @@ browser:
 	elif [ "$$(id -u)" = 0 ]; then export DEBIAN_FRONTEND=noninteractive; apt-get update -q && apt-get install -y -q chromium; \
 	else echo "chromium is missing and we are not root: run 'sudo make browser'; the browser tests fail without it" >&2; fi
 
-test: setup browser
+lint: setup
+	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/ruff format --check pipeline tests bench
+	$(BIN)/mypy
+
+test: lint browser
 	$(BIN)/pytest -q
+
+check: test
+
+# The property tests with the "fuzz" Hypothesis profile (tests/conftest.py): random and many more examples.
+fuzz: setup
+	$(BIN)/pytest -q -m hypothesis --hypothesis-profile=fuzz
+
+# A fresh virtualenv with the newest versions pyproject.toml allows, then every check of `make test` there.
+test-latest:
+	rm -rf $(LATEST)
+	$(MAKE) test VENV=$(LATEST) LOCK=
+
+# Refresh requirements.lock: resolve the newest allowed versions into a fresh virtualenv and freeze it.
+lock:
+	rm -rf $(LATEST)
+	$(MAKE) setup VENV=$(LATEST) LOCK=
+	{ echo "# The versions make setup installs (pip --constraint): every dependency and extra of pyproject.toml,"; \
+	  echo "# for CPython $$($(LATEST)/bin/python -c 'import platform; print(platform.python_version(), platform.system(), platform.machine())')."; \
+	  echo "# Written by 'make lock', which freezes a fresh install of the newest versions pyproject.toml allows."; \
+	  $(LATEST)/bin/pip freeze --all --exclude edgelake --exclude setuptools; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 demo: setup
 	rm -rf $(DEMO_LAKE) out/scenario-lake out/scenario-data
 	$(BIN)/python -m pipeline.demo --lake $(DEMO_LAKE)
-
-lint: setup
-	$(BIN)/ruff check pipeline tests bench
-	$(BIN)/mypy
-
-check: lint test
 
 # The concurrent-writer tests, ten times in a row: a race that passes once by luck fails here.
 race: setup
@@ -45,4 +69,4 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache .hypothesis $(LATEST)

@@ -118,9 +118,22 @@ def run(rate: int, seconds: float, flush_interval: float, max_batch: int, workdi
     src.mkdir(parents=True)
     path = src / "realtime.log"
     path.touch()
-    cmd = [str(EDGELAKE), "follow", str(src), "--lake", str(lake), "--realtime-fields",
-           str(REALTIME / "realtime-config.json"), "--distribution-id", "EBENCH", "--json",
-           "--flush-interval", f"{flush_interval}s", "--max-batch", str(max_batch)]
+    cmd = [
+        str(EDGELAKE),
+        "follow",
+        str(src),
+        "--lake",
+        str(lake),
+        "--realtime-fields",
+        str(REALTIME / "realtime-config.json"),
+        "--distribution-id",
+        "EBENCH",
+        "--json",
+        "--flush-interval",
+        f"{flush_interval}s",
+        "--max-batch",
+        str(max_batch),
+    ]
     flushes_path = workdir / "flushes.jsonl"
     with flushes_path.open("w") as out, (workdir / "follow.err").open("w") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err)
@@ -150,9 +163,15 @@ def run(rate: int, seconds: float, flush_interval: float, max_batch: int, workdi
     target = flush_interval + 1.0
     achieved = total / (log[-1][0] - log[0][0] + 1 / WRITES_PER_SECOND) if len(log) > 1 else 0.0
     return {
-        "rate_requested": rate, "rate_achieved": round(achieved), "seconds": seconds, "records": total,
-        "queryable": seen[-1][1] if seen else 0, "flush_interval": flush_interval, "target_seconds": target,
-        "latency_p50": round(_percentile(latencies, 0.5), 3), "latency_p95": round(_percentile(latencies, 0.95), 3),
+        "rate_requested": rate,
+        "rate_achieved": round(achieved),
+        "seconds": seconds,
+        "records": total,
+        "queryable": seen[-1][1] if seen else 0,
+        "flush_interval": flush_interval,
+        "target_seconds": target,
+        "latency_p50": round(_percentile(latencies, 0.5), 3),
+        "latency_p95": round(_percentile(latencies, 0.95), 3),
         "latency_max": round(max(latencies), 3) if latencies else None,
         "flushes": len(flushes),
         "flush_seconds_mean": round(sum(f["seconds"] for f in flushes) / len(flushes), 3) if flushes else None,

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import atexit
 import weakref
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from pipeline import schemas
+from pipeline import resources, schemas
 from pipeline.errors import QueryError
 from pipeline.lake import Lake
 from pipeline.queries import NamedQuery
 from pipeline.sqlutil import quote_ident
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
-VIEW_DIR = Path(__file__).resolve().parent.parent / "sql" / "views"
 DERIVED_VIEWS = ("edge_requests", "resolved_requests", "failures", "rate_keys")  # in dependency order
 
 
@@ -51,7 +49,7 @@ def connect(lake: Lake | str) -> duckdb.DuckDBPyConnection:
         con.register(hidden, source)
         con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM {quote_ident(hidden)}")
     for name in DERIVED_VIEWS:  # views and macros over the tables, shared by the named queries
-        con.execute((VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8"))
+        con.execute((resources.VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8"))
     con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as they are stored
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")

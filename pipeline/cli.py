@@ -18,8 +18,12 @@ import typer
 
 from pipeline.errors import EdgelakeError, UsageError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="CloudFront and AWS WAF logs into a typed Delta Lake, and the questions it answers.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="CloudFront and AWS WAF logs into a typed Delta Lake, and the questions it answers.",
+)
 
 LakeOpt = Annotated[str, typer.Option("--lake", help="Lake root: a directory or an s3:// prefix.")]
 
@@ -33,14 +37,23 @@ def _fail(exc: EdgelakeError) -> typer.Exit:
 def ingest(
     inputs: Annotated[list[str], typer.Argument(help="Files, directories, globs or s3:// prefixes.")],
     lake: LakeOpt,
-    source: Annotated[str | None, typer.Option(
-        help="cloudfront | realtime | waf | distribution-config | web-acl (default: detect from content).")] = None,
-    realtime_fields: Annotated[str | None, typer.Option(
-        "--realtime-fields", help="GetRealtimeLogConfig JSON file, or a comma list of field names.")] = None,
-    distribution_id: Annotated[str | None, typer.Option(
-        "--distribution-id", help="Distribution id for real-time logs and get-distribution-config JSON.")] = None,
-    workers: Annotated[int, typer.Option(
-        help="Processes reading objects in parallel (0: automatic, up to 2 for large inputs).")] = 0,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="cloudfront | realtime | waf | distribution-config | web-acl (default: detect from content)."
+        ),
+    ] = None,
+    realtime_fields: Annotated[
+        str | None,
+        typer.Option("--realtime-fields", help="GetRealtimeLogConfig JSON file, or a comma list of field names."),
+    ] = None,
+    distribution_id: Annotated[
+        str | None,
+        typer.Option("--distribution-id", help="Distribution id for real-time logs and get-distribution-config JSON."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Processes reading objects in parallel (0: automatic, up to 2 for large inputs).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Read log objects into the lake; every line becomes a row or a quarantined reject."""
@@ -54,8 +67,7 @@ def ingest(
     try:
         _need_distribution(source, realtime_fields, distribution_id)
         fields = load_fields(realtime_fields) if realtime_fields else None
-        opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id,
-                             workers=workers)
+        opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id, workers=workers)
         with _Progress() as progress:
             summary = run(inputs, lake, opts, on_object=progress.update)
     except EdgelakeError as exc:
@@ -69,9 +81,13 @@ def ingest(
 def nightly(
     inputs: Annotated[list[str], typer.Argument(help="s3:// prefixes or local directories holding log objects.")],
     lake: LakeOpt,
-    since: Annotated[str | None, typer.Option(
-        help="Only objects last modified at or after this UTC date/time (e.g. 2025-03-13), not by the "
-             "date in their names: late objects belong to older partitions.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Only objects last modified at or after this UTC date/time (e.g. 2025-03-13), not by the "
+            "date in their names: late objects belong to older partitions."
+        ),
+    ] = None,
     source: Annotated[str | None, typer.Option(help="As for ingest; default: detect each object.")] = None,
     realtime_fields: Annotated[str | None, typer.Option("--realtime-fields")] = None,
     distribution_id: Annotated[str | None, typer.Option("--distribution-id")] = None,
@@ -94,8 +110,9 @@ def nightly(
         _need_distribution(source, realtime_fields, distribution_id)
         fields = load_fields(realtime_fields) if realtime_fields else None
         cutoff = _instant(since) if since else None
-        opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id,
-                             workers=workers, since=cutoff)
+        opts = IngestOptions(
+            source=source, realtime_fields=fields, distribution_id=distribution_id, workers=workers, since=cutoff
+        )
         with _Progress() as progress:
             summary = run(inputs, lake, opts, on_object=progress.update)
     except EdgelakeError as exc:
@@ -110,20 +127,27 @@ def _finish(summary: Any, lake: str, *, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(summary.as_json()))
     elif summary.objects == 0:
-        typer.echo(f"nothing new: {summary.seen} object(s) listed, {summary.skipped} already in the lake"
-                   + (f", {summary.older} older than --since" if summary.older else ""))
+        typer.echo(
+            f"nothing new: {summary.seen} object(s) listed, {summary.skipped} already in the lake"
+            + (f", {summary.older} older than --since" if summary.older else "")
+        )
     else:
         rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items() if n)
-        typer.echo(f"ingested {summary.objects} new or changed object(s) of {summary.seen} listed "
-                   f"({summary.skipped} already in the lake): {rows or 'no rows'}; {summary.rejects} reject(s); "
-                   f"{summary.failed} failed; {summary.lines} lines ({summary.meta_lines} header/blank) "
-                   f"in {summary.seconds:.1f}s")
+        typer.echo(
+            f"ingested {summary.objects} new or changed object(s) of {summary.seen} listed "
+            f"({summary.skipped} already in the lake): {rows or 'no rows'}; {summary.rejects} reject(s); "
+            f"{summary.failed} failed; {summary.lines} lines ({summary.meta_lines} header/blank) "
+            f"in {summary.seconds:.1f}s"
+        )
     for p in summary.problems:
         typer.echo(f"edgelake: {p['object']}: {p['problem']}", err=True)
     if summary.rejects:
-        typer.echo(f"edgelake: {summary.rejects} reject(s) quarantined; see them with: edgelake sql "
-                   f"\"SELECT * FROM rejects WHERE ingested_at = (SELECT max(ingested_at) FROM rejects)\" "
-                   f"--lake {lake}", err=True)
+        typer.echo(
+            f"edgelake: {summary.rejects} reject(s) quarantined; see them with: edgelake sql "
+            f'"SELECT * FROM rejects WHERE ingested_at = (SELECT max(ingested_at) FROM rejects)" '
+            f"--lake {lake}",
+            err=True,
+        )
     global _quick_exit
     _quick_exit = True
     raise typer.Exit(1 if summary.rejects or summary.failed else 0)
@@ -131,16 +155,19 @@ def _finish(summary: Any, lake: str, *, as_json: bool) -> None:
 
 def _need_distribution(source: str | None, realtime_fields: str | None, distribution_id: str | None) -> None:
     if (source == "realtime" or realtime_fields) and not distribution_id:
-        raise UsageError("real-time records do not say which distribution they belong to: pass --distribution-id "
-                         "(the distribution whose cache behaviors the real-time log config is attached to)")
+        raise UsageError(
+            "real-time records do not say which distribution they belong to: pass --distribution-id "
+            "(the distribution whose cache behaviors the real-time log config is attached to)"
+        )
 
 
 def _instant(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise UsageError(f"--since {text!r} is not a date or date-time (e.g. 2025-03-13 or "
-                         "2025-03-13T06:00:00Z)") from exc
+        raise UsageError(
+            f"--since {text!r} is not a date or date-time (e.g. 2025-03-13 or 2025-03-13T06:00:00Z)"
+        ) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -194,8 +221,10 @@ def sql(
 def query(
     name: Annotated[str | None, typer.Argument(help="A named query (see --list).")] = None,
     lake: Annotated[str | None, typer.Option("--lake", help="Lake root: a directory or an s3:// prefix.")] = None,
-    param: Annotated[list[str] | None, typer.Option(
-        "--param", "-p", help="KEY=VALUE, repeatable; see --list for each query's parameters.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="KEY=VALUE, repeatable; see --list for each query's parameters."),
+    ] = None,
     engine: Annotated[str, typer.Option(help="duckdb | polars (same rows either way)")] = "duckdb",
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json | markdown | parquet")] = "table",
     out: Annotated[str | None, typer.Option("--out", help="File to write (required for parquet).")] = None,
@@ -258,8 +287,9 @@ def console(lake: LakeOpt) -> None:
 
 
 @app.command()
-def schema(table: Annotated[str | None, typer.Argument(help="A table name; all tables if omitted.")] = None,
-           ) -> None:
+def schema(
+    table: Annotated[str | None, typer.Argument(help="A table name; all tables if omitted.")] = None,
+) -> None:
     """Describe the lake's tables: every column, its type and what it holds."""
     from pipeline import schemas
 
@@ -282,15 +312,29 @@ def schema(table: Annotated[str | None, typer.Argument(help="A table name; all t
 @app.command()
 def compact(
     lake: LakeOpt,
-    older_than: Annotated[str, typer.Option(
-        "--older-than", help="Only dt partitions whose day ended this long ago (2d, 36h; 0: all before "
-                             "today); today's partitions are left to the writers.")] = "2d",
-    table: Annotated[list[str] | None, typer.Option(
-        "--table", help="A table to compact (repeatable); default: cloudfront, realtime, waf, rejects, "
-                        "manifest, rollup_minute.")] = None,
-    retention: Annotated[str, typer.Option(
-        help="Vacuum keeps files removed less than this long ago, so running readers keep their snapshot "
-             "(at least 1h).")] = "7d",
+    older_than: Annotated[
+        str,
+        typer.Option(
+            "--older-than",
+            help="Only dt partitions whose day ended this long ago (2d, 36h; 0: all before "
+            "today); today's partitions are left to the writers.",
+        ),
+    ] = "2d",
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--table",
+            help="A table to compact (repeatable); default: cloudfront, realtime, waf, rejects, "
+            "manifest, rollup_minute.",
+        ),
+    ] = None,
+    retention: Annotated[
+        str,
+        typer.Option(
+            help="Vacuum keeps files removed less than this long ago, so running readers keep their snapshot "
+            "(at least 1h)."
+        ),
+    ] = "7d",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Merge small files into ~128 MiB zstd files (Delta optimize), then vacuum; rows are unchanged."""
@@ -298,8 +342,9 @@ def compact(
     from pipeline.compact import parse_duration
 
     try:
-        summary = run(lake, older_than=parse_duration(older_than), tables=table or None,
-                      retention=parse_duration(retention))
+        summary = run(
+            lake, older_than=parse_duration(older_than), tables=table or None, retention=parse_duration(retention)
+        )
     except EdgelakeError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -307,8 +352,10 @@ def compact(
     for t in summary.tables:
         where = f" ({t.partition_filter})" if t.partition_filter else ""
         if not as_json:
-            typer.echo(f"{t.table}{where}: {t.files_before} -> {t.files_after} files, {t.rows_after} rows, "
-                       f"{t.files_removed} merged into {t.files_added}, {t.vacuumed} vacuumed in {t.seconds:.1f}s")
+            typer.echo(
+                f"{t.table}{where}: {t.files_before} -> {t.files_after} files, {t.rows_after} rows, "
+                f"{t.files_removed} merged into {t.files_added}, {t.vacuumed} vacuumed in {t.seconds:.1f}s"
+            )
         if t.skipped:
             typer.echo(f"edgelake: {t.table}: not merged: {t.skipped}", err=True)
     if summary.absent:
@@ -317,27 +364,41 @@ def compact(
 
 @app.command()
 def follow(
-    source: Annotated[str, typer.Argument(
-        help="An s3:// prefix (Firehose objects), a local directory (new files and appended lines), or - "
-             "(stdin). Files and objects resume exactly where the last commit ended, even after kill -9; stdin "
-             "is at-least-once from the producer's side, so re-sent records are dropped by x-edge-request-id "
-             "within --dedupe-window.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="An s3:// prefix (Firehose objects), a local directory (new files and appended lines), or - "
+            "(stdin). Files and objects resume exactly where the last commit ended, even after kill -9; stdin "
+            "is at-least-once from the producer's side, so re-sent records are dropped by x-edge-request-id "
+            "within --dedupe-window."
+        ),
+    ],
     lake: LakeOpt,
-    realtime_fields: Annotated[str, typer.Option(
-        "--realtime-fields", help="GetRealtimeLogConfig JSON file, or a comma list of field names.")],
-    distribution_id: Annotated[str, typer.Option(
-        "--distribution-id", help="Distribution the real-time log config belongs to.")],
-    flush_interval: Annotated[str, typer.Option(
-        "--flush-interval", help="Commit at the latest this long after a batch's first line (5s, 500ms).")] = "5s",
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Commit as soon as this many lines are buffered.")
-                         ] = 100_000,
+    realtime_fields: Annotated[
+        str, typer.Option("--realtime-fields", help="GetRealtimeLogConfig JSON file, or a comma list of field names.")
+    ],
+    distribution_id: Annotated[
+        str, typer.Option("--distribution-id", help="Distribution the real-time log config belongs to.")
+    ],
+    flush_interval: Annotated[
+        str,
+        typer.Option("--flush-interval", help="Commit at the latest this long after a batch's first line (5s, 500ms)."),
+    ] = "5s",
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", help="Commit as soon as this many lines are buffered.")
+    ] = 100_000,
     once: Annotated[bool, typer.Option("--once", help="Process what is there now, then exit (tests, cron).")] = False,
-    idle_exit: Annotated[str | None, typer.Option(
-        "--idle-exit", help="Exit after this many seconds without new data.")] = None,
-    dedupe_window: Annotated[str, typer.Option(
-        "--dedupe-window", help="stdin only: how long committed request ids are remembered (at start: rows this "
-                                "recent) to drop records a producer sends again.")
-                             ] = "10m",
+    idle_exit: Annotated[
+        str | None, typer.Option("--idle-exit", help="Exit after this many seconds without new data.")
+    ] = None,
+    dedupe_window: Annotated[
+        str,
+        typer.Option(
+            "--dedupe-window",
+            help="stdin only: how long committed request ids are remembered (at start: rows this "
+            "recent) to drop records a producer sends again.",
+        ),
+    ] = "10m",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per committed micro-batch.")] = False,
 ) -> None:
     """Stream real-time log records into the lake in micro-batches, exactly once, with a per-minute rollup."""
@@ -350,23 +411,30 @@ def follow(
             typer.echo(json.dumps(report.as_json()))
         else:
             lag = "" if report.lag_seconds is None else f", lag {report.lag_seconds:.1f}s"
-            typer.echo(f"committed {report.records} record(s), {report.rejects} reject(s), "
-                       f"{report.duplicates} duplicate(s) dropped from {report.sources} source(s){lag}")
+            typer.echo(
+                f"committed {report.records} record(s), {report.rejects} reject(s), "
+                f"{report.duplicates} duplicate(s) dropped from {report.sources} source(s){lag}"
+            )
         sys.stdout.flush()
 
     try:
         opts = FollowOptions(
-            realtime_fields=load_fields(realtime_fields), distribution_id=distribution_id,
-            flush_interval=parse_duration(flush_interval, "--flush-interval"), max_batch=max_batch, once=once,
+            realtime_fields=load_fields(realtime_fields),
+            distribution_id=distribution_id,
+            flush_interval=parse_duration(flush_interval, "--flush-interval"),
+            max_batch=max_batch,
+            once=once,
             idle_exit=None if idle_exit is None else parse_duration(idle_exit, "--idle-exit"),
-            dedupe_horizon=parse_duration(dedupe_window, "--dedupe-window"))
-        summary = run(source, lake, opts, on_flush=flushed,
-                      on_message=lambda m: typer.echo(f"edgelake: {m}", err=True))
+            dedupe_horizon=parse_duration(dedupe_window, "--dedupe-window"),
+        )
+        summary = run(source, lake, opts, on_flush=flushed, on_message=lambda m: typer.echo(f"edgelake: {m}", err=True))
     except EdgelakeError as exc:
         raise _fail(exc) from None
-    typer.echo(f"edgelake: follow stopped ({summary.stopped_by}): {summary.records} record(s), "
-               f"{summary.rejects} reject(s), {summary.duplicates} duplicate(s) in {summary.flushes} batch(es)",
-               err=True)
+    typer.echo(
+        f"edgelake: follow stopped ({summary.stopped_by}): {summary.records} record(s), "
+        f"{summary.rejects} reject(s), {summary.duplicates} duplicate(s) in {summary.flushes} batch(es)",
+        err=True,
+    )
 
 
 # ---- report: self-contained HTML evidence reports (pipeline/reports) ----------------------------------
@@ -379,20 +447,21 @@ ReportOut = Annotated[str, typer.Option("--out", help="HTML file to write.")]
 def report_waf_rollout(
     lake: LakeOpt,
     out: ReportOut = "waf-rollout.html",
-    web_acl: Annotated[str | None, typer.Option("--web-acl", help="Web ACL name or ARN (if the lake has several).")]
-    = None,
+    web_acl: Annotated[
+        str | None, typer.Option("--web-acl", help="Web ACL name or ARN (if the lake has several).")
+    ] = None,
     distribution: Annotated[str | None, typer.Option(help="Only this distribution id.")] = None,
     start: Annotated[str | None, typer.Option(help="Inclusive UTC start, e.g. 2025-03-14T00:00:00Z.")] = None,
     end: Annotated[str | None, typer.Option(help="Exclusive UTC end.")] = None,
-    no_csp: Annotated[bool, typer.Option("--no-csp", help="Leave out the Content-Security-Policy (testing).")]
-    = False,
+    no_csp: Annotated[bool, typer.Option("--no-csp", help="Leave out the Content-Security-Policy (testing).")] = False,
 ) -> None:
     """WAF Count-to-Block rollout: phases, evidence and verdict per counted rule, exclusions, rate limits."""
     from pipeline.reports import waf_rollout_report
 
     try:
-        path = waf_rollout_report(lake, out, web_acl=web_acl, distribution=distribution, start=start, end=end,
-                                  csp=not no_csp)
+        path = waf_rollout_report(
+            lake, out, web_acl=web_acl, distribution=distribution, start=start, end=end, csp=not no_csp
+        )
     except EdgelakeError as exc:
         raise _fail(exc) from None
     typer.echo(str(path))
@@ -406,15 +475,15 @@ def report_incident(
     out: ReportOut = "incident.html",
     distribution: Annotated[str | None, typer.Option(help="Only this distribution id.")] = None,
     context_hours: Annotated[int, typer.Option(help="Hours of hit-ratio history shown before --start.")] = 8,
-    no_csp: Annotated[bool, typer.Option("--no-csp", help="Leave out the Content-Security-Policy (testing).")]
-    = False,
+    no_csp: Annotated[bool, typer.Option("--no-csp", help="Leave out the Content-Security-Policy (testing).")] = False,
 ) -> None:
     """Edge incident review: status mix per origin per minute, failover vs gaps, hit ratio, top URIs/IPs."""
     from pipeline.reports import incident_report
 
     try:
-        path = incident_report(lake, out, start=start, end=end, distribution=distribution,
-                               context_hours=context_hours, csp=not no_csp)
+        path = incident_report(
+            lake, out, start=start, end=end, distribution=distribution, context_hours=context_hours, csp=not no_csp
+        )
     except EdgelakeError as exc:
         raise _fail(exc) from None
     typer.echo(str(path))

@@ -110,18 +110,29 @@ class CompactSummary:
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
-        return {"lake": self.lake, "cutoff": self.cutoff.isoformat(), "retention_hours": self.retention_hours,
-                "tables": {t.table: t.as_json() for t in self.tables}, "absent": self.absent,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "lake": self.lake,
+            "cutoff": self.cutoff.isoformat(),
+            "retention_hours": self.retention_hours,
+            "tables": {t.table: t.as_json() for t in self.tables},
+            "absent": self.absent,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def _known_tables() -> list[str]:
     return sorted({*schemas.table_names(), *LOG_TABLES})
 
 
-def compact(lake_uri: str, *, older_than: timedelta = DEFAULT_OLDER_THAN, tables: Sequence[str] | None = None,
-            retention: timedelta = DEFAULT_RETENTION, target_size: int = TARGET_SIZE,
-            now: datetime | None = None) -> CompactSummary:
+def compact(
+    lake_uri: str,
+    *,
+    older_than: timedelta = DEFAULT_OLDER_THAN,
+    tables: Sequence[str] | None = None,
+    retention: timedelta = DEFAULT_RETENTION,
+    target_size: int = TARGET_SIZE,
+    now: datetime | None = None,
+) -> CompactSummary:
     """Compact and vacuum the lake's log tables (or ``tables``); see the module docstring.
 
     Args:
@@ -141,8 +152,10 @@ def compact(lake_uri: str, *, older_than: timedelta = DEFAULT_OLDER_THAN, tables
     if older_than < timedelta(0):
         raise UsageError("--older-than must not be negative")
     if retention < MIN_RETENTION:
-        raise UsageError("a vacuum retention under one hour could delete files that running readers and "
-                         "uncommitted ingests still need; use at least 1h (default 7d)")
+        raise UsageError(
+            "a vacuum retention under one hour could delete files that running readers and "
+            "uncommitted ingests still need; use at least 1h (default 7d)"
+        )
     if target_size < 1 << 20:
         raise UsageError("the target file size must be at least 1 MiB")
     wanted = list(tables) if tables else list(LOG_TABLES)
@@ -160,8 +173,7 @@ def compact(lake_uri: str, *, older_than: timedelta = DEFAULT_OLDER_THAN, tables
         if dt is None:
             summary.absent.append(table)
             continue
-        summary.tables.append(compact_table(lake, table, cutoff=cutoff, retention_hours=hours,
-                                            target_size=target_size))
+        summary.tables.append(compact_table(lake, table, cutoff=cutoff, retention_hours=hours, target_size=target_size))
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -272,14 +284,18 @@ def _empty_commit(dt: Any, version: int) -> None:
     import pyarrow as pa
     from deltalake import CommitProperties, Transaction
 
-    dt.create_write_transaction([], mode="append", schema=pa.schema(dt.schema().to_arrow()),
-                                partition_by=dt.metadata().partition_columns or None,
-                                commit_properties=CommitProperties(
-                                    app_transactions=[Transaction(COMPACTION_APP, version)]))
+    dt.create_write_transaction(
+        [],
+        mode="append",
+        schema=pa.schema(dt.schema().to_arrow()),
+        partition_by=dt.metadata().partition_columns or None,
+        commit_properties=CommitProperties(app_transactions=[Transaction(COMPACTION_APP, version)]),
+    )
 
 
-def compact_table(lake: Lake, table: str, *, cutoff: date, retention_hours: int,
-                  target_size: int = TARGET_SIZE) -> TableCompaction:
+def compact_table(
+    lake: Lake, table: str, *, cutoff: date, retention_hours: int, target_size: int = TARGET_SIZE
+) -> TableCompaction:
     """Optimize one table's partitions before ``cutoff`` (all of it when it has no ``dt``), then vacuum."""
     started = time.monotonic()
     dt = lake.open(table)
@@ -295,8 +311,10 @@ def compact_table(lake: Lake, table: str, *, cutoff: date, retention_hours: int,
     claim = _Claim(lake, table)
     if _has_work(dt, filters, target_size) and not claim.take():
         assert claim.held_since is not None
-        out.skipped = (f"another compaction has held this table since {claim.held_since:%Y-%m-%d %H:%M:%S} UTC; "
-                       "it was left to that one")
+        out.skipped = (
+            f"another compaction has held this table since {claim.held_since:%Y-%m-%d %H:%M:%S} UTC; "
+            "it was left to that one"
+        )
     try:
         if claim.version is not None:
             _rewrite(lake, table, out, filters, target_size)
@@ -312,13 +330,18 @@ def compact_table(lake: Lake, table: str, *, cutoff: date, retention_hours: int,
     return out
 
 
-def _rewrite(lake: Lake, table: str, out: TableCompaction, filters: list[tuple[str, str, str]] | None,
-             target_size: int) -> None:
+def _rewrite(
+    lake: Lake, table: str, out: TableCompaction, filters: list[tuple[str, str, str]] | None, target_size: int
+) -> None:
     """Merge the table's small files (one optimize commit), and check that the commit kept every row."""
     from deltalake import CommitProperties, DeltaTable, WriterProperties
 
-    props = WriterProperties(compression="ZSTD", compression_level=ZSTD_LEVEL, max_row_group_size=ROW_GROUP_ROWS,
-                             statistics_truncate_length=STAT_CHARS)
+    props = WriterProperties(
+        compression="ZSTD",
+        compression_level=ZSTD_LEVEL,
+        max_row_group_size=ROW_GROUP_ROWS,
+        statistics_truncate_length=STAT_CHARS,
+    )
     uri = lake.table_uri(table)
     # The commit carries a mark of its own, so that the row check below finds this compaction's
     # version even when other writers committed before and after it.
@@ -333,8 +356,11 @@ def _rewrite(lake: Lake, table: str, out: TableCompaction, filters: list[tuple[s
         assert current is not None
         crashpoints.reached(f"commit-snapshot-{table}")
         metrics = current.optimize.compact(
-            partition_filters=filters, target_size=target_size, writer_properties=props,
-            commit_properties=CommitProperties(custom_metadata={COMPACTION_MARK: mark}))
+            partition_filters=filters,
+            target_size=target_size,
+            writer_properties=props,
+            commit_properties=CommitProperties(custom_metadata={COMPACTION_MARK: mark}),
+        )
 
     try:
         retry_conflicts(f"compacting {uri}", rewrite)
@@ -353,12 +379,16 @@ def _rewrite(lake: Lake, table: str, out: TableCompaction, filters: list[tuple[s
         after = DeltaTable(uri, version=committed, storage_options=lake.storage_options)
         rows_then, rows_now = _census(before)[1], _census(after)[1]
         if rows_then != rows_now:
-            raise LakeError(f"compacting {uri} changed its row count from {rows_then} to {rows_now} in "
-                            f"version {committed}; this is a bug, please report it (the previous version "
-                            "is still readable with time travel)")
+            raise LakeError(
+                f"compacting {uri} changed its row count from {rows_then} to {rows_now} in "
+                f"version {committed}; this is a bug, please report it (the previous version "
+                "is still readable with time travel)"
+            )
     elif out.files_removed:
-        raise LakeError(f"compacting {uri} reported {out.files_removed} file(s) merged but its commit is not in "
-                        "the table's history; this is a bug, please report it")
+        raise LakeError(
+            f"compacting {uri} reported {out.files_removed} file(s) merged but its commit is not in "
+            "the table's history; this is a bug, please report it"
+        )
 
 
 def _vacuum(lake: Lake, table: str, retention_hours: int) -> int:
@@ -370,9 +400,14 @@ def _vacuum(lake: Lake, table: str, retention_hours: int) -> int:
         assert current is not None
         # Full mode also deletes files no version references (left by ingests that died before their
         # commit), but only those older than the retention, like the files removed by compactions.
-        return list(current.vacuum(
-            retention_hours=retention_hours, dry_run=False, full=True,
-            enforce_retention_duration=retention_hours >= DEFAULT_RETENTION / timedelta(hours=1)))
+        return list(
+            current.vacuum(
+                retention_hours=retention_hours,
+                dry_run=False,
+                full=True,
+                enforce_retention_duration=retention_hours >= DEFAULT_RETENTION / timedelta(hours=1),
+            )
+        )
 
     try:
         return len(retry_conflicts(f"vacuuming {uri}", sweep))

@@ -84,8 +84,9 @@ def deadline_seconds() -> float:
     return value
 
 
-def retry_conflicts(what: str, attempt: Callable[[], T], *, deadline: float | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> T:
+def retry_conflicts(
+    what: str, attempt: Callable[[], T], *, deadline: float | None = None, sleep: Callable[[float], None] = time.sleep
+) -> T:
     """Run ``attempt`` until it returns, retrying lost commit races with backoff until ``deadline`` seconds.
 
     ``attempt`` must read the table afresh each time (a new snapshot) and be safe to repeat: it either
@@ -151,9 +152,11 @@ def require_conditional_writes(fs: Any, root: str, lake_uri: str, endpoint: str 
     try:
         fs.call_s3("put_object", Bucket=bucket, Key=key, Body=b"1", IfNoneMatch="*")
     except Exception as exc:
-        raise LakeError(f"cannot write to the lake at {lake_uri}: a conditional put (If-None-Match: *) of "
-                        f"{where} failed: {exc}. edgelake commits to S3 only with conditional writes; check "
-                        "the credentials' write permission and that the store supports them") from exc
+        raise LakeError(
+            f"cannot write to the lake at {lake_uri}: a conditional put (If-None-Match: *) of "
+            f"{where} failed: {exc}. edgelake commits to S3 only with conditional writes; check "
+            "the credentials' write permission and that the store supports them"
+        ) from exc
     try:
         second_accepted = True
         try:
@@ -167,7 +170,8 @@ def require_conditional_writes(fs: Any, root: str, lake_uri: str, endpoint: str 
                 f"the S3 store behind {lake_uri} ({endpoint or 'AWS'}) accepted a second put of {where} with "
                 "If-None-Match: * instead of refusing it (HTTP 412): it does not honour conditional writes, so "
                 "two writers could overwrite each other's Delta commits and lose data. edgelake refuses to "
-                "write there; use Amazon S3 or an S3-compatible store that supports conditional writes")
+                "write there; use Amazon S3 or an S3-compatible store that supports conditional writes"
+            )
     finally:
         # a leftover 1-byte probe is harmless; a missing delete permission must not stop the run
         with contextlib.suppress(Exception):

@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import TextIO
 
 import duckdb
-import polars as pl
 import pyarrow as pa
 
-from pipeline import catalog, queries, schemas
+from pipeline import catalog, queries, resources, schemas
 from pipeline.errors import EdgelakeError, UsageError
 from pipeline.render import FORMATS, render
 from pipeline.sqltext import is_complete, mask, one_line, split_sql
@@ -51,12 +50,26 @@ Views: .tables lists them. Tab completes keywords, tables, columns and named que
   .timer on|off            show elapsed time after each result
   .maxrows N               rows shown on screen in table format (0: all)
   .quit / .exit / Ctrl-D   leave"""
-DOT_COMMANDS = (".help", ".tables", ".schema", ".queries", ".run", ".engine", ".format", ".mode",
-                ".output", ".timer", ".maxrows", ".quit", ".exit")
+DOT_COMMANDS = (
+    ".help",
+    ".tables",
+    ".schema",
+    ".queries",
+    ".run",
+    ".engine",
+    ".format",
+    ".mode",
+    ".output",
+    ".timer",
+    ".maxrows",
+    ".quit",
+    ".exit",
+)
 TABLE_CONTEXT = {"FROM", "JOIN", "DESCRIBE", "SUMMARIZE", "TABLE"}
 _TAIL = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]*)\.)?([A-Za-z_][A-Za-z0-9_]*)?$")
-_REFS = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s+(?:AS\s+)?([A-Za-z_][A-Za-z0-9_]*))?",
-                   re.IGNORECASE)
+_REFS = re.compile(
+    r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s+(?:AS\s+)?([A-Za-z_][A-Za-z0-9_]*))?", re.IGNORECASE
+)
 _PREV = re.compile(r"([A-Za-z_][A-Za-z0-9_]*|\S)\s*$")
 _MISSING = re.compile(r"(?:Table|Table Function) with name (\S+?) does not exist!?")
 
@@ -83,17 +96,26 @@ class Vocabulary:
     def read(cls, con: duckdb.DuckDBPyConnection) -> Vocabulary:
         vocab = cls()
         for table, column, type_ in con.sql(
-                "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE NOT internal "
-                "AND schema_name = 'main' AND table_name NOT LIKE '\\_\\_%' ESCAPE '\\' "
-                "ORDER BY table_name, column_index").fetchall():
+            "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE NOT internal "
+            "AND schema_name = 'main' AND table_name NOT LIKE '\\_\\_%' ESCAPE '\\' "
+            "ORDER BY table_name, column_index"
+        ).fetchall():
             vocab.columns.setdefault(table, []).append((column, type_))
-        for name, params in con.sql("SELECT function_name, parameters FROM duckdb_functions() WHERE NOT internal "
-                                    "AND function_type = 'table_macro' ORDER BY 1").fetchall():
+        for name, params in con.sql(
+            "SELECT function_name, parameters FROM duckdb_functions() WHERE NOT internal "
+            "AND function_type = 'table_macro' ORDER BY 1"
+        ).fetchall():
             vocab.macros[name] = list(params)
         vocab.keywords = sorted(k.upper() for (k,) in con.sql("SELECT keyword_name FROM duckdb_keywords()").fetchall())
-        vocab.functions = sorted({f for (f,) in con.sql(
-            "SELECT function_name FROM duckdb_functions() WHERE function_type IN ('scalar', 'aggregate')"
-        ).fetchall() if re.fullmatch(r"[a-z][a-z0-9_]*", f)})
+        vocab.functions = sorted(
+            {
+                f
+                for (f,) in con.sql(
+                    "SELECT function_name FROM duckdb_functions() WHERE function_type IN ('scalar', 'aggregate')"
+                ).fetchall()
+                if re.fullmatch(r"[a-z][a-z0-9_]*", f)
+            }
+        )
         return vocab
 
     @property
@@ -117,8 +139,16 @@ def _matching(prefix: str, names: Iterable[str]) -> list[str]:
 class Console:
     """One console session on one lake; feed it lines with :meth:`run_lines`."""
 
-    def __init__(self, lake: str, *, out: TextIO, err: TextIO, interactive: bool = False,
-                 fit: bool | None = None, width: int | None = None) -> None:
+    def __init__(
+        self,
+        lake: str,
+        *,
+        out: TextIO,
+        err: TextIO,
+        interactive: bool = False,
+        fit: bool | None = None,
+        width: int | None = None,
+    ) -> None:
         self.lake = lake
         self.con = catalog.connect(lake)
         self.vocab = Vocabulary.read(self.con)
@@ -132,11 +162,19 @@ class Console:
         self._hinted = False  # the hint about hidden rows and columns is given once
         self._file: TextIO | None = None
         self._commands: dict[str, Callable[[list[str]], None]] = {
-            ".help": lambda _: self._say(HELP), ".tables": self._tables, ".schema": self._schema,
-            ".queries": self._queries, ".run": self._run, ".output": self._output, ".maxrows": self._maxrows,
-            ".engine": lambda a: self._set("engine", ENGINES, a), ".format": lambda a: self._set("fmt", FORMATS, a),
-            ".mode": lambda a: self._set("fmt", FORMATS, a), ".timer": lambda a: self._set("timer", ("on", "off"), a),
-            ".quit": self._quit, ".exit": self._quit,
+            ".help": lambda _: self._say(HELP),
+            ".tables": self._tables,
+            ".schema": self._schema,
+            ".queries": self._queries,
+            ".run": self._run,
+            ".output": self._output,
+            ".maxrows": self._maxrows,
+            ".engine": lambda a: self._set("engine", ENGINES, a),
+            ".format": lambda a: self._set("fmt", FORMATS, a),
+            ".mode": lambda a: self._set("fmt", FORMATS, a),
+            ".timer": lambda a: self._set("timer", ("on", "off"), a),
+            ".quit": self._quit,
+            ".exit": self._quit,
         }
 
     @property
@@ -217,7 +255,6 @@ class Console:
 
     # --- showing results ---------------------------------------------------------------------------
     def show(self, result: pa.Table, seconds: float | None = None) -> None:
-        result = _printable(result)
         total = result.num_rows
         if result.column_names == ["explain_key", "explain_value"]:  # plans read best as drawn
             text = "\n".join(str(v) for v in result.column("explain_value").to_pylist())
@@ -256,8 +293,9 @@ class Console:
         rows = []
         for name in self.vocab.tables:
             kind = "table" if name in lake_tables else "view"
-            about = (schemas.load(name).description if name in lake_tables
-                     else f"{len(self.vocab.columns[name])} columns")
+            about = (
+                schemas.load(name).description if name in lake_tables else f"{len(self.vocab.columns[name])} columns"
+            )
             rows.append((name, kind, about))
         for name, params in self.vocab.macros.items():
             rows.append((f"{name}({', '.join(params)})", "macro", "table macro: SELECT * FROM " + name + "(...)"))
@@ -298,7 +336,7 @@ class Console:
     def _queries(self, args: list[str]) -> None:
         named = queries.catalog()
         if not named:
-            self._say(f"no named queries yet (files {queries.SQL_DIR}/*.sql)")
+            self._say(f"no named queries yet (files {resources.SQL_DIR}/*.sql)")
             return
         out = []
         for q in named.values():
@@ -430,39 +468,6 @@ class Console:
         return len(current), _matching(current, options)
 
 
-def _printable(table: pa.Table) -> pa.Table:
-    """Unique column names and types Polars can hold, so any query result renders."""
-    seen: dict[str, int] = {}
-    names = []
-    for name in table.column_names:
-        seen[name] = seen.get(name, 0) + 1
-        names.append(name if seen[name] == 1 else f"{name}_{seen[name] - 1}")
-    table = table.rename_columns(names)
-    for i, column in enumerate(table.columns):
-        try:
-            pl.from_arrow(pa.table({"c": column}))
-        except Exception:  # e.g. intervals and unions, which Polars does not import
-            text = pa.array([_text(v) for v in column.to_pylist()], pa.string())
-            table = table.set_column(i, table.field(i).name, text)
-    return table
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, pa.MonthDayNano):  # DuckDB's INTERVAL
-        months, days, nanos = value
-        parts = [f"{months} month{'s' * (months != 1)}"] if months else []
-        parts += [f"{days} day{'s' * (days != 1)}"] if days else []
-        if nanos or not parts:
-            sign, nanos = ("-" if nanos < 0 else ""), abs(nanos)
-            seconds, frac = divmod(nanos, 1_000_000_000)
-            clock = f"{sign}{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-            parts.append(clock + (f".{frac:09d}".rstrip("0") if frac else ""))
-        return " ".join(parts)
-    return str(value)
-
-
 def _fit_columns(result: pa.Table, text: str, width: int) -> tuple[pa.Table, int]:
     """Keep the leftmost and rightmost columns that fit ``width``, with a ``…`` column between them."""
     lines = text.split("\n")
@@ -494,8 +499,7 @@ def _fit_columns(result: pa.Table, text: str, width: int) -> tuple[pa.Table, int
 
 
 # --- entry points ----------------------------------------------------------------------------------
-def main(lake: str, *, stdin: TextIO | None = None, stdout: TextIO | None = None,
-         stderr: TextIO | None = None) -> int:
+def main(lake: str, *, stdin: TextIO | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Run the console; the exit status: 1 when a statement of a script failed, else 0."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     interactive = stdin.isatty() and stdout.isatty()
@@ -557,11 +561,20 @@ def _interactive(console: Console, history_file: Path) -> None:
     except ImportError:  # colours are a nicety
         pass
     session: PromptSession[str] = PromptSession(
-        PROMPT, multiline=True, history=history, completer=SqlCompleter(), complete_while_typing=False,
-        auto_suggest=AutoSuggestFromHistory(), key_bindings=bindings, lexer=lexer,
-        prompt_continuation=lambda width, line, wrap: CONTINUATION.rjust(width))
-    console._say(f"edgelake console on {console.lake} (read-only). Statements end with ';'; "
-                 ".help lists commands; Tab completes; Ctrl-D quits.")
+        PROMPT,
+        multiline=True,
+        history=history,
+        completer=SqlCompleter(),
+        complete_while_typing=False,
+        auto_suggest=AutoSuggestFromHistory(),
+        key_bindings=bindings,
+        lexer=lexer,
+        prompt_continuation=lambda width, line, wrap: CONTINUATION.rjust(width),
+    )
+    console._say(
+        f"edgelake console on {console.lake} (read-only). Statements end with ';'; "
+        ".help lists commands; Tab completes; Ctrl-D quits."
+    )
     while not console.done:
         try:
             text = session.prompt()

@@ -25,7 +25,9 @@ from pathlib import Path
 POINTS = (
     "after-data-files",  # a worker wrote Parquet files, nothing committed yet
     "after-forget",  # a changed object's old rows were deleted, its new rows not yet committed
-    "after-commit-cloudfront", "after-commit-realtime", "after-commit-waf",
+    "after-commit-cloudfront",
+    "after-commit-realtime",
+    "after-commit-waf",
     "after-configs",  # distribution configs / web ACLs replaced
     "after-rejects",
     "after-manifest",  # the whole group is committed

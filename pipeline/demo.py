@@ -38,35 +38,57 @@ def _steps() -> list[tuple[str, list[str], IngestOptions]]:
     realtime_config = SAMPLES / "realtime" / "realtime-config.json"
     rt_fields = load_fields(str(realtime_config)) if realtime_config.exists() else None
     return [
-        ("CloudFront standard logs: AWS documentation examples, legacy and v2",
-         _files("aws-docs/*", "cloudfront/**/*"), IngestOptions()),
-        ("CloudFront real-time logs (fields from the real-time log config)",
-         _files("realtime/**/*.gz"),
-         IngestOptions(source="realtime", realtime_fields=rt_fields, distribution_id="E2EXAMPLE1")),
+        (
+            "CloudFront standard logs: AWS documentation examples, legacy and v2",
+            _files("aws-docs/*", "cloudfront/**/*"),
+            IngestOptions(),
+        ),
+        (
+            "CloudFront real-time logs (fields from the real-time log config)",
+            _files("realtime/**/*.gz"),
+            IngestOptions(source="realtime", realtime_fields=rt_fields, distribution_id="E2EXAMPLE1"),
+        ),
         ("AWS WAF logs", _files("waf/**/*.gz", "waf/**/*.log", "waf/aws-docs.jsonl"), IngestOptions(source="waf")),
-        ("Distribution configs (get-distribution) and a web ACL",
-         _files("distribution/*.get-distribution.json", "webacl/*.json"), IngestOptions()),
-        ("A get-distribution-config export, which needs --distribution-id",
-         _files("distribution/E3EXAMPLE2.get-distribution-config.json"),
-         IngestOptions(distribution_id="E3EXAMPLE2")),
-        ("Bad input: every line is quarantined with a reason, nothing is lost", _files("bad/*"),
-         IngestOptions()),
+        (
+            "Distribution configs (get-distribution) and a web ACL",
+            _files("distribution/*.get-distribution.json", "webacl/*.json"),
+            IngestOptions(),
+        ),
+        (
+            "A get-distribution-config export, which needs --distribution-id",
+            _files("distribution/E3EXAMPLE2.get-distribution-config.json"),
+            IngestOptions(distribution_id="E3EXAMPLE2"),
+        ),
+        ("Bad input: every line is quarantined with a reason, nothing is lost", _files("bad/*"), IngestOptions()),
     ]
 
 
 QUERIES = [
-    ("Rows per table", "SELECT 'cloudfront' AS table_name, count(*) AS rows FROM cloudfront "
-     "UNION ALL SELECT 'realtime', count(*) FROM realtime UNION ALL SELECT 'waf', count(*) FROM waf "
-     "UNION ALL SELECT 'rejects', count(*) FROM rejects ORDER BY 1"),
-    ("Requests per distribution and day", "SELECT distribution_id, dt, count(*) AS requests, "
-     "sum(sc_bytes) AS bytes FROM cloudfront GROUP BY ALL ORDER BY ALL"),
-    ("Cache behaviors of the sample distribution (precedence order)",
-     "SELECT distribution_id, precedence, path_pattern, target_origin_id, target_is_group "
-     "FROM behaviors ORDER BY distribution_id, precedence"),
-    ("WAF actions", "SELECT action, terminating_rule_id, count(*) AS requests FROM waf GROUP BY ALL "
-     "ORDER BY requests DESC LIMIT 10"),
-    ("Rejects by reason", "SELECT reason_code, count(*) AS n, min(source_file) AS example FROM rejects "
-     "GROUP BY ALL ORDER BY n DESC"),
+    (
+        "Rows per table",
+        "SELECT 'cloudfront' AS table_name, count(*) AS rows FROM cloudfront "
+        "UNION ALL SELECT 'realtime', count(*) FROM realtime UNION ALL SELECT 'waf', count(*) FROM waf "
+        "UNION ALL SELECT 'rejects', count(*) FROM rejects ORDER BY 1",
+    ),
+    (
+        "Requests per distribution and day",
+        "SELECT distribution_id, dt, count(*) AS requests, "
+        "sum(sc_bytes) AS bytes FROM cloudfront GROUP BY ALL ORDER BY ALL",
+    ),
+    (
+        "Cache behaviors of the sample distribution (precedence order)",
+        "SELECT distribution_id, precedence, path_pattern, target_origin_id, target_is_group "
+        "FROM behaviors ORDER BY distribution_id, precedence",
+    ),
+    (
+        "WAF actions",
+        "SELECT action, terminating_rule_id, count(*) AS requests FROM waf GROUP BY ALL "
+        "ORDER BY requests DESC LIMIT 10",
+    ),
+    (
+        "Rejects by reason",
+        "SELECT reason_code, count(*) AS n, min(source_file) AS example FROM rejects GROUP BY ALL ORDER BY n DESC",
+    ),
 ]
 
 
@@ -78,8 +100,7 @@ ANALYSES: list[tuple[str, str, dict[str, str]]] = [
     ("WAF rules counting requests they would block", "waf-fp-candidates", {}),
     ("Rate-based rule sizing", "rate-limit-recommendation", {}),
 ]
-_SHOW = {"waf-fp-candidates": ["rule_group", "rule_id", "match_kind", "matches", "distinct_ips", "fp_score",
-                               "verdict"]}
+_SHOW = {"waf-fp-candidates": ["rule_group", "rule_id", "match_kind", "matches", "distinct_ips", "fp_score", "verdict"]}
 
 
 def scenario(root: Path, lake: str, scale: float) -> None:
@@ -88,16 +109,27 @@ def scenario(root: Path, lake: str, scale: float) -> None:
     from pipeline.scenario import generate
 
     scen = generate(root, scale=scale)
-    print(f"\n== Scenario: {scen.truth['totals']['cloudfront_requests']} requests on {scen.day} for "
-          f"{scen.distribution_id} (planted facts in {scen.root / 'truth.json'})")
-    summary = ingest([str(scen.cloudfront_dir), str(scen.waf_dir), str(scen.distribution_config),
-                      str(scen.web_acl)], lake)
-    rt = ingest([str(scen.realtime_dir)], lake,
-                IngestOptions(source="realtime", realtime_fields=load_fields(str(scen.realtime_config)),
-                              distribution_id=scen.distribution_id))
-    print(f"   ingested {summary.objects + rt.objects} objects: "
-          + ", ".join(f"{n} {t}" for t, n in {**summary.rows, "realtime": rt.rows["realtime"]}.items() if n)
-          + f"; {summary.rejects + rt.rejects} rejects")
+    print(
+        f"\n== Scenario: {scen.truth['totals']['cloudfront_requests']} requests on {scen.day} for "
+        f"{scen.distribution_id} (planted facts in {scen.root / 'truth.json'})"
+    )
+    summary = ingest(
+        [str(scen.cloudfront_dir), str(scen.waf_dir), str(scen.distribution_config), str(scen.web_acl)], lake
+    )
+    rt = ingest(
+        [str(scen.realtime_dir)],
+        lake,
+        IngestOptions(
+            source="realtime",
+            realtime_fields=load_fields(str(scen.realtime_config)),
+            distribution_id=scen.distribution_id,
+        ),
+    )
+    print(
+        f"   ingested {summary.objects + rt.objects} objects: "
+        + ", ".join(f"{n} {t}" for t, n in {**summary.rows, "realtime": rt.rows["realtime"]}.items() if n)
+        + f"; {summary.rejects + rt.rejects} rejects"
+    )
     for title, name, params in ANALYSES:
         frame = run(name, lake, params)
         cols = _SHOW.get(name)
@@ -115,10 +147,12 @@ def scenario(root: Path, lake: str, scale: float) -> None:
     out = root.parent / "reports"
     waf = waf_rollout_report(lake, out / "waf-rollout.html")
     incident = incident_report(lake, out / "incident.html", start=start, end=end)
-    print(f"\n== Reports (self-contained HTML, open offline):\n   {waf}\n   {incident}\n"
-          f"   again with: edgelake report waf-rollout --lake {lake} --out {waf}\n"
-          f"               edgelake report incident --lake {lake} --out {incident} "
-          f"--start {start:%Y-%m-%dT%H:%M:%SZ} --end {end:%Y-%m-%dT%H:%M:%SZ}")
+    print(
+        f"\n== Reports (self-contained HTML, open offline):\n   {waf}\n   {incident}\n"
+        f"   again with: edgelake report waf-rollout --lake {lake} --out {waf}\n"
+        f"               edgelake report incident --lake {lake} --out {incident} "
+        f"--start {start:%Y-%m-%dT%H:%M:%SZ} --end {end:%Y-%m-%dT%H:%M:%SZ}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,8 +169,10 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             summary = ingest(files, args.lake, opts)
             rows = ", ".join(f"{n} {t}" for t, n in summary.rows.items() if n) or "no rows"
-            print(f"== {title}\n   {summary.objects} object(s): {rows}; {summary.rejects} reject(s); "
-                  f"{summary.lines} lines = rows + rejects + {summary.meta_lines} header/blank lines")
+            print(
+                f"== {title}\n   {summary.objects} object(s): {rows}; {summary.rejects} reject(s); "
+                f"{summary.lines} lines = rows + rejects + {summary.meta_lines} header/blank lines"
+            )
             for p in summary.problems:
                 print(f"   note: {Path(p['object']).name}: {p['problem']}")
         con = connect(args.lake)
@@ -146,9 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     except EdgelakeError as exc:
         print(f"edgelake demo: error: {exc}", file=sys.stderr)
         return 2
-    print(f"\nThe sample lake is at {args.lake}, the scenario lake at {args.scenario_lake}. Try:\n"
-          f"  .venv/bin/edgelake query --list\n"
-          f"  .venv/bin/edgelake console --lake {args.scenario_lake}")
+    print(
+        f"\nThe sample lake is at {args.lake}, the scenario lake at {args.scenario_lake}. Try:\n"
+        f"  .venv/bin/edgelake query --list\n"
+        f"  .venv/bin/edgelake console --lake {args.scenario_lake}"
+    )
     return 0
 
 

@@ -12,8 +12,15 @@ import re
 from pipeline.inputs import PARQUET_MAGIC
 
 _EPOCH_FIRST = re.compile(rb"^\d{9,11}\.\d{1,6}\t")
-_CF_JSON_KEYS = {"x-edge-request-id", "cs-method", "sc-status", "x-edge-location", "timestamp(ms)",
-                 "cs-uri-stem", "x-edge-result-type"}
+_CF_JSON_KEYS = {
+    "x-edge-request-id",
+    "cs-method",
+    "sc-status",
+    "x-edge-location",
+    "timestamp(ms)",
+    "cs-uri-stem",
+    "x-edge-result-type",
+}
 SOURCES = ("cloudfront", "realtime", "waf", "distribution-config", "web-acl")
 
 

@@ -111,10 +111,17 @@ class FlushReport:
     seconds: float = 0.0  # parse + write + commit time
 
     def as_json(self) -> dict[str, Any]:
-        return {"records": self.records, "rejects": self.rejects, "duplicates": self.duplicates,
-                "lines": self.lines, "sources": self.sources, "rollup_rows": self.rollup_rows,
-                "lag_seconds": None if self.lag_seconds is None else round(self.lag_seconds, 3),
-                "buffered_seconds": round(self.buffered_seconds, 3), "seconds": round(self.seconds, 3)}
+        return {
+            "records": self.records,
+            "rejects": self.rejects,
+            "duplicates": self.duplicates,
+            "lines": self.lines,
+            "sources": self.sources,
+            "rollup_rows": self.rollup_rows,
+            "lag_seconds": None if self.lag_seconds is None else round(self.lag_seconds, 3),
+            "buffered_seconds": round(self.buffered_seconds, 3),
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass
@@ -158,11 +165,15 @@ def rollup(rows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
         pl.col("cs_protocol").alias("protocol"),
         pl.col("x_edge_detailed_result_type").alias("detailed_result_type"),
     )
-    agg = cache_flags(frame).group_by(list(ROLLUP_KEYS)).agg(
-        pl.len().cast(pl.Int64).alias("requests"),
-        pl.col("cacheable").sum().cast(pl.Int64),
-        (pl.col("cacheable") & pl.col("hit")).sum().cast(pl.Int64).alias("hits"),
-        pl.col("sc_bytes").fill_null(0).sum().cast(pl.Int64).alias("bytes"),
+    agg = (
+        cache_flags(frame)
+        .group_by(list(ROLLUP_KEYS))
+        .agg(
+            pl.len().cast(pl.Int64).alias("requests"),
+            pl.col("cacheable").sum().cast(pl.Int64),
+            (pl.col("cacheable") & pl.col("hit")).sum().cast(pl.Int64).alias("hits"),
+            pl.col("sc_bytes").fill_null(0).sum().cast(pl.Int64).alias("bytes"),
+        )
     )
     return _conform_rollup(agg.collect())
 
@@ -243,9 +254,16 @@ def _after(frame: pl.DataFrame, skip: int) -> pl.DataFrame:
 class Follower:
     """The micro-batch loop over one source."""
 
-    def __init__(self, source_spec: str, lake_uri: str, opts: FollowOptions, *,
-                 on_flush: Callable[[FlushReport], None] | None = None,
-                 on_message: Callable[[str], None] | None = None, stdin: BinaryIO | None = None) -> None:
+    def __init__(
+        self,
+        source_spec: str,
+        lake_uri: str,
+        opts: FollowOptions,
+        *,
+        on_flush: Callable[[FlushReport], None] | None = None,
+        on_message: Callable[[str], None] | None = None,
+        stdin: BinaryIO | None = None,
+    ) -> None:
         self.opts = opts
         self.lake = Lake(lake_uri)
         self.on_flush = on_flush or (lambda report: None)
@@ -254,8 +272,10 @@ class Follower:
         self.dedupe: RequestIdFilter | None = None
         if isinstance(self.source, StdinSource):
             if "x-edge-request-id" not in opts.realtime_fields:
-                self.warn("the real-time field list has no x-edge-request-id: records a producer sends twice "
-                          "cannot be recognised and will be stored twice")
+                self.warn(
+                    "the real-time field list has no x-edge-request-id: records a producer sends twice "
+                    "cannot be recognised and will be stored twice"
+                )
             else:
                 self.dedupe = RequestIdFilter(self.lake, opts.distribution_id, opts.dedupe_horizon)
         self.stop_reason: str | None = None
@@ -289,9 +309,12 @@ class Follower:
                 # Start the flush early by about its own duration, so the commit lands by flush_interval.
                 lead = max(self._flush_seconds)
                 interval = self.opts.flush_interval - min(lead, self.opts.flush_interval / 2)
-                due = (self.source.ready_objects() > 0 or buffered >= self.opts.max_batch
-                       or (buffered and first_at is not None and now - first_at >= interval)
-                       or (buffered and (self.stop_reason or self.source.eof or (self.opts.once and quiet))))
+                due = (
+                    self.source.ready_objects() > 0
+                    or buffered >= self.opts.max_batch
+                    or (buffered and first_at is not None and now - first_at >= interval)
+                    or (buffered and (self.stop_reason or self.source.eof or (self.opts.once and quiet)))
+                )
                 if due:
                     report = self.flush(now - (first_at or now))
                     first_at = None if not self.source.buffered_lines() else last_poll
@@ -351,7 +374,7 @@ class Follower:
         for piece in pieces:
             self._read(piece, batch, at)
             if piece.data is None and batch.report.records >= self.opts.max_batch:
-                pieces = pieces[:pieces.index(piece) + 1]  # the rest of the objects go in the next batch
+                pieces = pieces[: pieces.index(piece) + 1]  # the rest of the objects go in the next batch
                 break
         batch.write()
         report = batch.report
@@ -360,14 +383,18 @@ class Follower:
         done = [ROWS, ROLLUP]
         self._commit(batch.files, [(p.app, p.end) for p in pieces if p.skip[ROWS] < ALL], ROWS)
         if batch.rejects:
-            self.lake.append_rows(REJECTS, pl.concat(batch.rejects, how="vertical_relaxed"),
-                                  app_transactions=[(p.app, p.end) for p in pieces if p.skip[REJECTS] < ALL])
+            self.lake.append_rows(
+                REJECTS,
+                pl.concat(batch.rejects, how="vertical_relaxed"),
+                app_transactions=[(p.app, p.end) for p in pieces if p.skip[REJECTS] < ALL],
+            )
             self._hook(REJECTS)
             done.append(REJECTS)
         roll = _merge_rollups(batch.rollups)
         report.rollup_rows = roll.height
-        self._commit(self.lake.write_files(ROLLUP, roll), [(p.app, p.end) for p in pieces if p.skip[ROLLUP] < ALL],
-                     ROLLUP)
+        self._commit(
+            self.lake.write_files(ROLLUP, roll), [(p.app, p.end) for p in pieces if p.skip[ROLLUP] < ALL], ROLLUP
+        )
         self.source.committed(pieces, tuple(done))
         if self.dedupe is not None:
             self.dedupe.committed()
@@ -378,10 +405,16 @@ class Follower:
         return report
 
     def _read(self, piece: Piece, batch: _Batch, at: datetime) -> None:
-        ctx = ReadContext(uri=piece.uri, source="realtime", distribution_id=self.opts.distribution_id,
-                          realtime_fields=self.opts.realtime_fields, ingested_at=at)
-        stream: ChunkStream = (MemoryStream(piece.data, piece.first_line, piece.uri) if piece.data is not None
-                               else ChunkStream(piece.uri))
+        ctx = ReadContext(
+            uri=piece.uri,
+            source="realtime",
+            distribution_id=self.opts.distribution_id,
+            realtime_fields=self.opts.realtime_fields,
+            ingested_at=at,
+        )
+        stream: ChunkStream = (
+            MemoryStream(piece.data, piece.first_line, piece.uri) if piece.data is not None else ChunkStream(piece.uri)
+        )
         for part in read_realtime(stream, ctx):
             rows = part.rows
             if self.dedupe is not None and rows.height:
@@ -394,8 +427,15 @@ class Follower:
             if stream.cut_line is not None:
                 line, tail = stream.cut_line
                 piece.lines += 1
-                extra.append(rejects_frame(ctx, [line], ["truncated_line"],
-                                           ["the line is cut off where the gzip stream breaks"], [raw_text(tail)]))
+                extra.append(
+                    rejects_frame(
+                        ctx,
+                        [line],
+                        ["truncated_line"],
+                        ["the line is cut off where the gzip stream breaks"],
+                        [raw_text(tail)],
+                    )
+                )
             if stream.problem is not None:
                 extra.append(rejects_frame(ctx, [None], ["truncated_gzip"], [stream.problem], [None]))
             elif stream.lines == 0:
@@ -421,16 +461,24 @@ class Follower:
             return
         names = [f"stdin:{n}" for n in range(have + 1, want + 1)]
         rows = self.lake.scan(ROWS).filter(pl.col("source_file").is_in(pl.Series(names).implode())).collect()
-        self.warn(f"stdin batches {have + 1}..{want} were committed without their rollup (the follower stopped "
-                  f"in between); recomputed it from their {rows.height} rows")
+        self.warn(
+            f"stdin batches {have + 1}..{want} were committed without their rollup (the follower stopped "
+            f"in between); recomputed it from their {rows.height} rows"
+        )
         roll = rollup(rows) if rows.height else _merge_rollups([])
         self._commit(self.lake.write_files(ROLLUP, roll), [(STDIN_APP, want)], ROLLUP)
         source.versions[ROLLUP] = want
 
 
-def follow(source: str, lake_uri: str, opts: FollowOptions, *,
-           on_flush: Callable[[FlushReport], None] | None = None,
-           on_message: Callable[[str], None] | None = None, stdin: BinaryIO | None = None) -> FollowSummary:
+def follow(
+    source: str,
+    lake_uri: str,
+    opts: FollowOptions,
+    *,
+    on_flush: Callable[[FlushReport], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
+    stdin: BinaryIO | None = None,
+) -> FollowSummary:
     """Follow ``source`` (an ``s3://`` prefix, a local directory or file, or ``-``) into the lake."""
     pin_mmap_threshold()  # a follower runs for days: its resident size must not creep
     return Follower(source, lake_uri, opts, on_flush=on_flush, on_message=on_message, stdin=stdin).run()

@@ -53,10 +53,17 @@ class RequestIdFilter:
             return 0
         since = datetime.now(UTC) - timedelta(seconds=self.horizon)
         # Hashed while scanning: the ids themselves (~60 bytes each) are never all in memory at once.
-        hashes = (self.lake.scan(TABLE)
-                  .filter((pl.col("distribution_id") == self.distribution_id) & (pl.col("timestamp") >= since)
-                          & pl.col(ID).is_not_null())
-                  .select(pl.col(ID).hash(seed=SEED)).collect(engine="streaming").to_series())
+        hashes = (
+            self.lake.scan(TABLE)
+            .filter(
+                (pl.col("distribution_id") == self.distribution_id)
+                & (pl.col("timestamp") >= since)
+                & pl.col(ID).is_not_null()
+            )
+            .select(pl.col(ID).hash(seed=SEED))
+            .collect(engine="streaming")
+            .to_series()
+        )
         self._remember_hashes(hashes)
         return hashes.len()
 
@@ -109,7 +116,15 @@ class RequestIdFilter:
         """The candidates' ids that really are in the table (a re-sent record has the same timestamp)."""
         lo, hi = candidates.select(pl.col("timestamp").min().alias("lo"), pl.col("timestamp").max().alias("hi")).row(0)
         wanted = candidates.get_column(ID).unique()
-        return (self.lake.scan(TABLE)
-                .filter((pl.col("distribution_id") == self.distribution_id)
-                        & pl.col("timestamp").is_between(lo, hi) & pl.col(ID).is_in(wanted.implode()))
-                .select(ID).unique().collect().get_column(ID))
+        return (
+            self.lake.scan(TABLE)
+            .filter(
+                (pl.col("distribution_id") == self.distribution_id)
+                & pl.col("timestamp").is_between(lo, hi)
+                & pl.col(ID).is_in(wanted.implode())
+            )
+            .select(ID)
+            .unique()
+            .collect()
+            .get_column(ID)
+        )

@@ -126,8 +126,10 @@ class DirectorySource(Source):
     def _break(self, path: str, size: int, offset: int) -> None:
         self.broken.add(path)
         self.tails.pop(path, None)
-        self.warn(f"{path}: the file is now {size} bytes, shorter than the {offset} bytes already read "
-                  "(truncated or replaced): no longer following it; rotate logs to new file names")
+        self.warn(
+            f"{path}: the file is now {size} bytes, shorter than the {offset} bytes already read "
+            "(truncated or replaced): no longer following it; rotate logs to new file names"
+        )
 
     def poll(self, capacity: int) -> int:
         files = self._files()
@@ -198,8 +200,18 @@ class DirectorySource(Source):
             tail.buffer = [data]
             end = tail.read_to
             first = tail.lines + 1
-            pieces.append(Piece(tail.path, tail.app, tail.offset, end, first, data, tail.buffered_lines,
-                                skips(tail.committed, tail.offset, end, first, data)))
+            pieces.append(
+                Piece(
+                    tail.path,
+                    tail.app,
+                    tail.offset,
+                    end,
+                    first,
+                    data,
+                    tail.buffered_lines,
+                    skips(tail.committed, tail.offset, end, first, data),
+                )
+            )
         return pieces + self.objects.pieces()
 
     def committed(self, pieces: list[Piece], tables: tuple[str, ...]) -> None:

@@ -194,8 +194,10 @@ class ObjectSet:
             self.skipped.add(obj.uri)
             return
         if done and done != obj.size:
-            self.warn(f"{obj.uri}: its size changed to {obj.size} bytes after {done} bytes were ingested; "
-                      "objects are read once, whole: not reading it again (use `edgelake ingest` to redo it)")
+            self.warn(
+                f"{obj.uri}: its size changed to {obj.size} bytes after {done} bytes were ingested; "
+                "objects are read once, whole: not reading it again (use `edgelake ingest` to redo it)"
+            )
             self.skipped.add(obj.uri)
             return
         if done == obj.size:
@@ -207,8 +209,9 @@ class ObjectSet:
         return [o for o in self.objects.values() if o.ready]
 
     def pieces(self) -> list[Piece]:
-        return [Piece(o.uri, o.app, 0, o.size, 1, None, 0, skips(o.committed, 0, o.size, 1, None))
-                for o in self.ready()]
+        return [
+            Piece(o.uri, o.app, 0, o.size, 1, None, 0, skips(o.committed, 0, o.size, 1, None)) for o in self.ready()
+        ]
 
     def committed(self, pieces: list[Piece], tables: tuple[str, ...]) -> None:
         for p in pieces:
@@ -245,15 +248,17 @@ class S3Source(Source):
         except (OSError, ValueError) as exc:
             raise InputError(f"{self.uri}: cannot list it: {exc}") from exc
         base = self.path.rstrip("/")
-        return {p: info for p, info in sorted(found.items())
-                if info.get("type") != "directory" and visible(p[len(base) + 1:] if p.startswith(base + "/")
-                                                                else p.rsplit("/", 1)[-1])}
+        return {
+            p: info
+            for p, info in sorted(found.items())
+            if info.get("type") != "directory"
+            and visible(p[len(base) + 1 :] if p.startswith(base + "/") else p.rsplit("/", 1)[-1])
+        }
 
     def poll(self, capacity: int) -> int:
         listed = self._list()
         known = self.objects.objects.keys() | self.objects.skipped
-        fresh = {f"s3://{p}": int(info.get("size") or 0) for p, info in listed.items()
-                 if f"s3://{p}" not in known}
+        fresh = {f"s3://{p}": int(info.get("size") or 0) for p, info in listed.items() if f"s3://{p}" not in known}
         if fresh:
             versions = committed_versions(self.lake, [app_id(u) for u in fresh])
             for uri, size in fresh.items():
@@ -307,7 +312,7 @@ class StdinSource(Source):
             return 0
         n = self.pending.count(b"\n", self.complete, end)
         if n > capacity:
-            end = self.complete + after_nth_newline(bytes(self.pending[self.complete:end]), capacity)
+            end = self.complete + after_nth_newline(bytes(self.pending[self.complete : end]), capacity)
             n = capacity
         self.complete = end
         self.lines += n
@@ -319,16 +324,26 @@ class StdinSource(Source):
     def take(self) -> list[Piece]:
         if not self.complete:
             return []
-        data = bytes(self.pending[:self.complete])
+        data = bytes(self.pending[: self.complete])
         uri = f"stdin:{self.batch}"
-        return [Piece(uri, STDIN_APP, self.batch - 1, self.batch, 1, data, self.lines,
-                      skips(self.versions, self.batch - 1, self.batch, 1, None))]
+        return [
+            Piece(
+                uri,
+                STDIN_APP,
+                self.batch - 1,
+                self.batch,
+                1,
+                data,
+                self.lines,
+                skips(self.versions, self.batch - 1, self.batch, 1, None),
+            )
+        ]
 
     def committed(self, pieces: list[Piece], tables: tuple[str, ...]) -> None:
         for t in tables:
             self.versions[t] = max(self.versions[t], self.batch)
         if ROWS in tables and ROLLUP in tables:
-            del self.pending[:self.complete]
+            del self.pending[: self.complete]
             self.complete, self.lines = 0, 0
             self.batch += 1
 

@@ -103,11 +103,22 @@ class IngestSummary:
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, Any]:
-        return {"files": self.objects, "rows": self.rows, "rejects": self.rejects, "skipped": self.skipped,
-                "failed": self.failed, "seen": self.seen, "older_than_since": self.older,
-                "lines": self.lines, "meta_lines": self.meta_lines, "bytes": self.bytes_in,
-                "problems": self.problems, "commit_retries": self.commit_retries, "seconds": round(self.seconds, 3),
-                "run_id": self.run_id}
+        return {
+            "files": self.objects,
+            "rows": self.rows,
+            "rejects": self.rejects,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "seen": self.seen,
+            "older_than_since": self.older,
+            "lines": self.lines,
+            "meta_lines": self.meta_lines,
+            "bytes": self.bytes_in,
+            "problems": self.problems,
+            "commit_retries": self.commit_retries,
+            "seconds": round(self.seconds, 3),
+            "run_id": self.run_id,
+        }
 
 
 def app_id(uri: str) -> str:
@@ -124,18 +135,23 @@ def identity(obj: InputObject) -> str:
 def _reader(kind: str) -> Callable[[ChunkStream, ReadContext], Iterator[Batch]]:
     if kind == "cloudfront-w3c":
         from pipeline.readers.cloudfront import read_w3c
+
         return read_w3c
     if kind == "cloudfront-json":
         from pipeline.readers.cloudfront import read_v2_json
+
         return read_v2_json
     if kind == "cloudfront-parquet":
         from pipeline.readers.cloudfront import read_v2_parquet
+
         return read_v2_parquet
     if kind == "realtime":
         from pipeline.readers.realtime import read_realtime
+
         return read_realtime
     if kind == "waf":
         from pipeline.readers.waf import read_waf
+
         return read_waf
     raise UsageError(f"no line reader for {kind!r}")
 
@@ -149,8 +165,9 @@ def _kind(obj: InputObject, opts: IngestOptions) -> str | None:
     return opts.source
 
 
-def process_object(obj: InputObject, lake: Lake, opts: IngestOptions, *, ingested_at: datetime,
-                   generation: int = 1) -> ObjectOutcome:
+def process_object(
+    obj: InputObject, lake: Lake, opts: IngestOptions, *, ingested_at: datetime, generation: int = 1
+) -> ObjectOutcome:
     """Read one object, write its rows as uncommitted data files, and account for every line."""
     try:
         kind = _kind(obj, opts)
@@ -158,16 +175,29 @@ def process_object(obj: InputObject, lake: Lake, opts: IngestOptions, *, ingeste
         return _failed(obj, opts.source or "unknown", _reason(exc), ingested_at)
     source = detect_mod.family(kind) if kind else (opts.source or "unknown")
     out = ObjectOutcome(obj, source, generation)
-    ctx = ReadContext(uri=obj.uri, source=source, distribution_id=opts.distribution_id,
-                      realtime_fields=opts.realtime_fields, ingested_at=ingested_at)
+    ctx = ReadContext(
+        uri=obj.uri,
+        source=source,
+        distribution_id=opts.distribution_id,
+        realtime_fields=opts.realtime_fields,
+        ingested_at=ingested_at,
+    )
     if kind is None:
         sample = head(obj.uri, 200)
         empty = not sample.strip()
-        out.problem = ("the object is empty" if empty else
-                       "could not tell which log this is from its content (not CloudFront, real-time, WAF "
-                       "or a distribution config); pass --source if you know")
-        out.rejects = rejects_frame(ctx, [None], ["empty_object" if empty else "unknown_source"],
-                                    [out.problem], [None if empty else raw_text(sample)])
+        out.problem = (
+            "the object is empty"
+            if empty
+            else "could not tell which log this is from its content (not CloudFront, real-time, WAF "
+            "or a distribution config); pass --source if you know"
+        )
+        out.rejects = rejects_frame(
+            ctx,
+            [None],
+            ["empty_object" if empty else "unknown_source"],
+            [out.problem],
+            [None if empty else raw_text(sample)],
+        )
         return out
     try:
         if kind in ("distribution-config", "web-acl"):
@@ -199,11 +229,13 @@ def _read_config(out: ObjectOutcome, kind: str, ctx: ReadContext) -> None:
         data = fh.read()
     if kind == "distribution-config":
         from pipeline.readers.distribution import read_distribution_config
+
         conf = read_distribution_config(data, uri=ctx.uri, distribution_id=ctx.distribution_id)
         out.config = dict(conf.tables)
         out.config_key = ("distribution_id", conf.distribution_id)
     else:
         from pipeline.readers.webacl import read_web_acl
+
         rules = read_web_acl(data, uri=ctx.uri)
         arn = rules.get_column("web_acl_arn")[0] if rules.height else None
         out.config = {"web_acl_rules": rules}
@@ -234,8 +266,15 @@ def _read_lines(out: ObjectOutcome, kind: str, ctx: ReadContext, lake: Lake) -> 
     if stream.cut_line is not None:
         line_no, tail = stream.cut_line
         out.lines += 1
-        rejects.append(rejects_frame(ctx, [line_no], ["truncated_line"],
-                                     ["the line is cut off where the gzip stream breaks"], [raw_text(tail)]))
+        rejects.append(
+            rejects_frame(
+                ctx,
+                [line_no],
+                ["truncated_line"],
+                ["the line is cut off where the gzip stream breaks"],
+                [raw_text(tail)],
+            )
+        )
     if stream.problem is not None:
         out.problem = stream.problem
         rejects.append(rejects_frame(ctx, [None], ["truncated_gzip"], [stream.problem], [None]))
@@ -244,8 +283,10 @@ def _read_lines(out: ObjectOutcome, kind: str, ctx: ReadContext, lake: Lake) -> 
         rejects.append(rejects_frame(ctx, [None], ["empty_object"], [out.problem], [None]))
     out.rejects = pl.concat(rejects, how="vertical_relaxed")
     if out.lines != rows + out.line_rejects + out.meta_lines:
-        raise EdgelakeError(f"internal error: {ctx.uri}: {out.lines} lines read but {rows} rows + "
-                            f"{out.line_rejects} rejects + {out.meta_lines} meta lines; please report this")
+        raise EdgelakeError(
+            f"internal error: {ctx.uri}: {out.lines} lines read but {rows} rows + "
+            f"{out.line_rejects} rejects + {out.meta_lines} meta lines; please report this"
+        )
 
 
 def _flush(out: ObjectOutcome, lake: Lake, table: str, frames: list[pl.DataFrame]) -> None:
@@ -262,13 +303,23 @@ def _manifest_state(lake: Lake) -> dict[str, tuple[str, int]]:
     """object_uri -> (identity, generation) of its latest ingest."""
     if lake.open("manifest") is None:
         return {}
-    latest = (lake.scan("manifest").sort("generation", "ingested_at")
-              .group_by("object_uri").agg(pl.col("identity").last(), pl.col("generation").last()).collect())
+    latest = (
+        lake.scan("manifest")
+        .sort("generation", "ingested_at")
+        .group_by("object_uri")
+        .agg(pl.col("identity").last(), pl.col("generation").last())
+        .collect()
+    )
     return {r[0]: (r[1], r[2]) for r in latest.iter_rows()}
 
 
-def ingest(inputs: Sequence[str], lake_uri: str, opts: IngestOptions | None = None, *,
-           on_object: Callable[[ObjectOutcome | None, int, int], None] | None = None) -> IngestSummary:
+def ingest(
+    inputs: Sequence[str],
+    lake_uri: str,
+    opts: IngestOptions | None = None,
+    *,
+    on_object: Callable[[ObjectOutcome | None, int, int], None] | None = None,
+) -> IngestSummary:
     """Ingest every object named by ``inputs`` into the lake at ``lake_uri``."""
     opts = opts or IngestOptions()
     if opts.source is not None and opts.source not in detect_mod.SOURCES:
@@ -324,8 +375,9 @@ def _unit(obj: InputObject, lake_uri: str, opts: IngestOptions, started: datetim
     return process_object(obj, Lake(lake_uri), opts, ingested_at=started, generation=gen)
 
 
-def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOptions,
-               started: datetime) -> Iterator[ObjectOutcome]:
+def _run_units(
+    todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOptions, started: datetime
+) -> Iterator[ObjectOutcome]:
     """Run the unit of work over ``todo``: in order in this process, or in the order objects finish
     when worker processes share them."""
     for obj, gen in todo:
@@ -343,8 +395,9 @@ def _run_units(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOpti
         yield from _shared_queue(todo, lake, opts, started, executor, size)
 
 
-def _shared_queue(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOptions, started: datetime,
-                  executor: Any, feeders: int) -> Iterator[ObjectOutcome]:
+def _shared_queue(
+    todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOptions, started: datetime, executor: Any, feeders: int
+) -> Iterator[ObjectOutcome]:
     """Objects go to whichever process is free next: this one, or a pool worker.
 
     This process is one of the workers (N workers cost N processes, not N + 1). Each pool worker is
@@ -377,7 +430,8 @@ def _shared_queue(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestO
                 obj, gen = todo[i]
                 try:
                     outcome: ObjectOutcome | BaseException = executor.submit(
-                        _unit, obj, lake.uri, opts, started, gen).result()
+                        _unit, obj, lake.uri, opts, started, gen
+                    ).result()
                 except BaseException as exc:  # handed to the consuming thread, raised there
                     outcome = exc
                 results.put((i, outcome))
@@ -392,7 +446,8 @@ def _shared_queue(todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestO
             raise EdgelakeError(
                 f"a worker process died (killed, or out of memory) while reading {todo[i][0].uri}; what was "
                 "committed before stays, nothing of the rest was committed; run again, with --workers 1 "
-                "if memory is short") from outcome
+                "if memory is short"
+            ) from outcome
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -442,8 +497,15 @@ def _clear_unreadable(lake: Lake, uris: list[str]) -> None:
     dt = lake.open("rejects") if uris else None
     if dt is None:
         return
-    stale = (pl.scan_delta(dt).filter((pl.col("reason_code") == "unreadable") & pl.col("source_file").is_in(uris))
-             .select("source_file").unique().collect().get_column("source_file").to_list())
+    stale = (
+        pl.scan_delta(dt)
+        .filter((pl.col("reason_code") == "unreadable") & pl.col("source_file").is_in(uris))
+        .select("source_file")
+        .unique()
+        .collect()
+        .get_column("source_file")
+        .to_list()
+    )
     for uri in stale:
         lake.delete_rows("rejects", f"reason_code = 'unreadable' AND source_file = {sql_literal(uri)}")
 
@@ -458,7 +520,8 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
     done = [o for o in group if o.failed is None]
     for table in DATA_TABLES:
         parts: list[tuple[FileSet | pl.DataFrame, list[tuple[str, int]]]] = [
-            (o.files[table], [(app_id(o.obj.uri), o.generation)]) for o in done if table in o.files]
+            (o.files[table], [(app_id(o.obj.uri), o.generation)]) for o in done if table in o.files
+        ]
         if parts and lake.commit_parts(table, parts):
             crashpoints.reached(f"after-commit-{table}")
     for o in done:
@@ -470,7 +533,8 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
     # Failed objects' rejects carry no transaction: they are reported again every run until read.
     _clear_unreadable(lake, [o.obj.uri for o in done])
     rejects: list[tuple[FileSet | pl.DataFrame, list[tuple[str, int]]]] = [
-        (o.rejects, [(app_id(o.obj.uri), o.generation)]) for o in done]
+        (o.rejects, [(app_id(o.obj.uri), o.generation)]) for o in done
+    ]
     rejects += [(o.rejects, []) for o in group if o.failed is not None]
     if rejects and lake.commit_parts("rejects", rejects):
         crashpoints.reached("after-rejects")
@@ -478,8 +542,10 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
         from pipeline.readers._typing import conform
         from pipeline.schemas import load
 
-        manifest = conform(pl.DataFrame([_manifest_row(o, summary.run_id, started) for o in done],
-                                        infer_schema_length=None), load("manifest"))
+        manifest = conform(
+            pl.DataFrame([_manifest_row(o, summary.run_id, started) for o in done], infer_schema_length=None),
+            load("manifest"),
+        )
         parts = [(manifest.slice(i, 1), [(app_id(o.obj.uri), o.generation)]) for i, o in enumerate(done)]
         if lake.commit_parts("manifest", parts):
             crashpoints.reached("after-manifest")
@@ -499,8 +565,19 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
 
 
 def _manifest_row(o: ObjectOutcome, run_id: str, started: datetime) -> dict[str, Any]:
-    return {"object_uri": o.obj.uri, "identity": identity(o.obj), "size": o.obj.size, "etag": o.obj.etag,
-            "last_modified": datetime.fromtimestamp(o.obj.mtime, UTC) if o.obj.mtime else None,
-            "source": o.source, "generation": o.generation, "lines": o.lines, "meta_lines": o.meta_lines,
-            "rows": sum(o.rows.values()), "rejects": o.rejects.height, "problem": o.problem,
-            "run_id": run_id, "ingested_at": started}
+    return {
+        "object_uri": o.obj.uri,
+        "identity": identity(o.obj),
+        "size": o.obj.size,
+        "etag": o.obj.etag,
+        "last_modified": datetime.fromtimestamp(o.obj.mtime, UTC) if o.obj.mtime else None,
+        "source": o.source,
+        "generation": o.generation,
+        "lines": o.lines,
+        "meta_lines": o.meta_lines,
+        "rows": sum(o.rows.values()),
+        "rejects": o.rejects.height,
+        "problem": o.problem,
+        "run_id": run_id,
+        "ingested_at": started,
+    }

@@ -48,6 +48,8 @@ def polars_text(data: bytes) -> tuple[bytes, int]:
     if data[:1] and data[0] in _COMPRESSED_FIRST_BYTES:
         return b"\n" + data, 1
     return data, 0
+
+
 _ISAL_ERROR: Any = isal_zlib.error
 
 
@@ -170,7 +172,7 @@ def _walk(fs: fsspec.AbstractFileSystem, path: str, prefix: str) -> list[InputOb
     found = fs.find(path, detail=True)
     out = []
     for p, info in sorted(found.items()):
-        rel = p[len(path.rstrip("/")) + 1:]
+        rel = p[len(path.rstrip("/")) + 1 :]
         if info.get("type") == "directory" or not all(_is_data_file(part) for part in rel.split("/")):
             continue
         out.append(_from_info(p, info, prefix))
@@ -186,8 +188,7 @@ def _from_info(path: str, info: dict[str, Any], prefix: str) -> InputObject:
     mtime = info.get("mtime") or info.get("LastModified")
     if mtime is not None and not isinstance(mtime, int | float):
         mtime = mtime.timestamp()
-    return InputObject(uri=prefix + path, size=info.get("size"), etag=etag.strip('"') if etag else None,
-                       mtime=mtime)
+    return InputObject(uri=prefix + path, size=info.get("size"), etag=etag.strip('"') if etag else None, mtime=mtime)
 
 
 def open_binary(uri: str) -> BinaryIO:
@@ -304,7 +305,7 @@ class ChunkStream:
             # last slice is lost, not everything decoded since the last 4 MiB read.
             pos = 0
             while pos < len(data):
-                piece = data[pos:pos + _FEED_BYTES]
+                piece = data[pos : pos + _FEED_BYTES]
                 pos += len(piece)
                 try:
                     out = dec.decompress(piece, self.chunk_bytes)
@@ -319,8 +320,10 @@ class ChunkStream:
                     # ISA-L gives no output from the call that failed: recover what precedes the damage
                     # with zlib, fed a few KiB at a time, skipping what was already handed out.
                     yield from self._salvage()
-                    self.problem = (f"gzip data is corrupt after {self.bytes_out} decompressed bytes ({exc}); "
-                                    "kept the complete lines before the damage")
+                    self.problem = (
+                        f"gzip data is corrupt after {self.bytes_out} decompressed bytes ({exc}); "
+                        "kept the complete lines before the damage"
+                    )
                     return
                 if dec.eof:
                     rest = dec.unused_data + data[pos:]
@@ -345,10 +348,11 @@ class ChunkStream:
                 dec = isal_zlib.decompressobj(wbits=31)
                 member_done = False
         if not member_done:
-            self.problem = (f"gzip stream is truncated: it ends after {self.bytes_in} compressed bytes "
-                            f"({self.bytes_out} decompressed) without its end marker; "
-                            "kept the complete lines before the break")
-
+            self.problem = (
+                f"gzip stream is truncated: it ends after {self.bytes_in} compressed bytes "
+                f"({self.bytes_out} decompressed) without its end marker; "
+                "kept the complete lines before the break"
+            )
 
     def _salvage(self) -> Iterator[bytes]:
         skip = self.bytes_out
@@ -359,7 +363,7 @@ class ChunkStream:
         pos = 0
         try:
             while pos < len(data):
-                piece = data[pos:pos + 4096]
+                piece = data[pos : pos + 4096]
                 pos += len(piece)
                 out = dec.decompress(piece)
                 if dec.eof:

@@ -234,8 +234,9 @@ class Lake:
             arrow = _to_arrow(data)
             stat_cols = [c for c in data.columns if c in known_stats]
             plain = {c for c in data.columns if c in schema.by_name and not schema.by_name[c].dictionary}
-            dictionary: bool | list[str] = True if not plain else [
-                p for f in arrow.schema if f.name not in plain for p in _leaf_paths(f)]
+            dictionary: bool | list[str] = (
+                True if not plain else [p for f in arrow.schema if f.name not in plain for p in _leaf_paths(f)]
+            )
             path = f"{self._table_path(table)}/{rel}"
             try:
                 if not self.is_s3:
@@ -244,11 +245,16 @@ class Lake:
                 # Polars hands its buffers to Arrow without a copy (string views stay views), and
                 # Arrow's writer encoded them with ~20% less CPU than Polars' own, measured here.
                 options: dict[str, Any] = dict(
-                    compression="zstd", compression_level=ZSTD_LEVEL, row_group_size=ROW_GROUP_ROWS,
-                    data_page_size=1 << 20, write_statistics=stat_cols, use_dictionary=dictionary,
+                    compression="zstd",
+                    compression_level=ZSTD_LEVEL,
+                    row_group_size=ROW_GROUP_ROWS,
+                    data_page_size=1 << 20,
+                    write_statistics=stat_cols,
+                    use_dictionary=dictionary,
                     # no Arrow schema in the footer: readers would see string views and some
                     # (delta-rs' dataset filters) cannot compare them with strings
-                    store_schema=False)
+                    store_schema=False,
+                )
                 if self.is_s3:
                     with self.fs.open(path, "wb") as fh:
                         pq.write_table(arrow, fh, **options)
@@ -257,11 +263,17 @@ class Lake:
                     pq.write_table(arrow, path, **options)
                     size = os.path.getsize(path)
             except OSError as exc:
-                raise LakeError(f"cannot write to the lake at {self.table_uri(table)}: "
-                                f"{exc.strerror or exc}") from exc
-            out.actions.append(AddAction(rel, size, dict(zip(parts, (str(v) for v in values), strict=True)),
-                                         int(time.time() * 1000), True,
-                                         self._stats(data, stat_cols, None if self.is_s3 else path)))
+                raise LakeError(f"cannot write to the lake at {self.table_uri(table)}: {exc.strerror or exc}") from exc
+            out.actions.append(
+                AddAction(
+                    rel,
+                    size,
+                    dict(zip(parts, (str(v) for v in values), strict=True)),
+                    int(time.time() * 1000),
+                    True,
+                    self._stats(data, stat_cols, None if self.is_s3 else path),
+                )
+            )
             out.rows += data.height
         return out
 
@@ -316,8 +328,9 @@ class Lake:
         """
         self.commit_parts(files.table, [(files, tuple(app_transactions))])
 
-    def commit_parts(self, table: str, parts: Sequence[tuple[FileSet | pl.DataFrame, Sequence[tuple[str, int]]]]
-                     ) -> int:
+    def commit_parts(
+        self, table: str, parts: Sequence[tuple[FileSet | pl.DataFrame, Sequence[tuple[str, int]]]]
+    ) -> int:
         """Commit the parts not yet in ``table`` as one atomic Delta commit; return how many were committed.
 
         A part is what one source contributes, as written files or as a small frame (rejects, manifest
@@ -346,9 +359,11 @@ class Lake:
                 if part_txns and all(landed):
                     continue
                 if any(landed):
-                    raise LakeError(f"another writer committed some of the sources of this commit to "
-                                    f"{self.table_uri(table)} ({', '.join(a for a, _ in part_txns)}) but not all; "
-                                    "two writers are reading the same sources: stop one of them")
+                    raise LakeError(
+                        f"another writer committed some of the sources of this commit to "
+                        f"{self.table_uri(table)} ({', '.join(a for a, _ in part_txns)}) but not all; "
+                        "two writers are reading the same sources: stop one of them"
+                    )
                 pending.append(i)
                 txns.extend(part_txns)
             if not pending:
@@ -357,15 +372,21 @@ class Lake:
             dt = self._conform_table(dt, schema, files.extra_columns)
             crashpoints.reached(f"commit-snapshot-{table}")
             props = CommitProperties(app_transactions=[Transaction(a, v) for a, v in txns]) if txns else None
-            dt.create_write_transaction(files.actions, mode="append", schema=pa.schema(dt.schema().to_arrow()),
-                                        partition_by=list(schema.partition_by) or None, commit_properties=props)
+            dt.create_write_transaction(
+                files.actions,
+                mode="append",
+                schema=pa.schema(dt.schema().to_arrow()),
+                partition_by=list(schema.partition_by) or None,
+                commit_properties=props,
+            )
             committed = len(pending)
 
         self._guarded(f"commit to {self.table_uri(table)}", attempt, table, [t for _, txns in parts for t in txns])
         return committed
 
-    def _files_of(self, table: str, payloads: list[FileSet | pl.DataFrame],
-                  written: dict[tuple[int, ...], FileSet]) -> FileSet:
+    def _files_of(
+        self, table: str, payloads: list[FileSet | pl.DataFrame], written: dict[tuple[int, ...], FileSet]
+    ) -> FileSet:
         """The files of ``payloads``: written files as they are, frames written now as one more file set."""
         out = FileSet(table)
         frames = [p for p in payloads if isinstance(p, pl.DataFrame) and p.height]
@@ -379,8 +400,9 @@ class Lake:
             out.extend(written[key])
         return out
 
-    def _guarded(self, what: str, attempt: Callable[[], None], table: str,
-                 txns: Sequence[tuple[str, int]] = ()) -> None:
+    def _guarded(
+        self, what: str, attempt: Callable[[], None], table: str, txns: Sequence[tuple[str, int]] = ()
+    ) -> None:
         """Run a commit ``attempt`` with race retries; wrap what still fails in a :class:`LakeError`."""
         from pipeline.concurrency import retry_conflicts
 
@@ -409,10 +431,16 @@ class Lake:
             return dt
         schema = schemas.load(table)
         try:
-            DeltaTable.create(self.table_uri(table), schema.arrow_schema(), mode="ignore",
-                              partition_by=list(schema.partition_by) or None, name=table,
-                              description=schema.description, configuration=self._properties(schema) or None,
-                              storage_options=self.storage_options)
+            DeltaTable.create(
+                self.table_uri(table),
+                schema.arrow_schema(),
+                mode="ignore",
+                partition_by=list(schema.partition_by) or None,
+                name=table,
+                description=schema.description,
+                configuration=self._properties(schema) or None,
+                storage_options=self.storage_options,
+            )
         except Exception as exc:
             dt = self.open(table)
             if dt is None:
@@ -480,8 +508,7 @@ class Lake:
 
         self._guarded(f"deleting {predicate} from {self.table_uri(table)}", attempt, table)
 
-    def append_rows(self, table: str, rows: pl.DataFrame, *,
-                    app_transactions: Sequence[tuple[str, int]] = ()) -> None:
+    def append_rows(self, table: str, rows: pl.DataFrame, *, app_transactions: Sequence[tuple[str, int]] = ()) -> None:
         """Write and commit small frames in one step (rejects, manifest)."""
         if rows.height or app_transactions:
             self.commit_parts(table, [(rows, tuple(app_transactions))])

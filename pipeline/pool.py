@@ -44,8 +44,7 @@ def new_pool(size: int) -> ProcessPoolExecutor:
     """
     import multiprocessing
 
-    pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_started)
+    pool = ProcessPoolExecutor(max_workers=size, mp_context=multiprocessing.get_context("spawn"), initializer=_started)
     from pipeline.memory import worker_env
 
     settings = {"POLARS_MAX_THREADS": os.environ.get("EDGELAKE_WORKER_THREADS", "2"), **worker_env()}

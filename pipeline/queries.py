@@ -23,13 +23,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline import resources
 from pipeline.errors import QueryError, UsageError
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 TYPES = ("timestamp", "date", "text", "int", "float", "bool", "text[]")
 _HEADER = re.compile(r"^--\s*(name|description|param)\s*:\s*(.*)$")
-_PARAM = re.compile(r"^(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[a-z\[\]]+)"
-                    r"(?:\s*=\s*(?P<default>\S+))?(?:\s*\[(?P<choices>[^\]]+)\])?\s*(?P<doc>.*)$")
+_PARAM = re.compile(
+    r"^(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>[a-z\[\]]+)"
+    r"(?:\s*=\s*(?P<default>\S+))?(?:\s*\[(?P<choices>[^\]]+)\])?\s*(?P<doc>.*)$"
+)
 _USE = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
@@ -56,8 +58,9 @@ class NamedQuery:
         known = {p.name: p for p in self.params}
         unknown = sorted(set(values) - set(known))
         if unknown:
-            raise UsageError(f"query {self.name!r} has no parameter {', '.join(unknown)}; "
-                             f"it takes: {', '.join(known) or 'none'}")
+            raise UsageError(
+                f"query {self.name!r} has no parameter {', '.join(unknown)}; it takes: {', '.join(known) or 'none'}"
+            )
         out: dict[str, Any] = {}
         for p in self.params:
             if p.name in values and values[p.name] is not None:
@@ -92,8 +95,11 @@ def convert(p: Param, value: Any) -> Any:
                 raise ValueError(value)
             result = text in ("true", "1", "yes")
         elif p.type == "text[]":
-            result = list(value) if isinstance(value, list | tuple) else [
-                v.strip() for v in str(value).split(",") if v.strip()]
+            result = (
+                list(value)
+                if isinstance(value, list | tuple)
+                else [v.strip() for v in str(value).split(",") if v.strip()]
+            )
         else:
             result = str(value)
     except (TypeError, ValueError) as exc:
@@ -137,12 +143,15 @@ def parse(path: Path) -> NamedQuery:
         else:
             pm = _PARAM.match(value)
             if not pm or pm.group("type") not in TYPES:
-                raise QueryError(f"{where}: cannot read parameter declaration {value!r}; expected "
-                                 f"'name type [= default] [choice|...] description' with type in {', '.join(TYPES)}")
+                raise QueryError(
+                    f"{where}: cannot read parameter declaration {value!r}; expected "
+                    f"'name type [= default] [choice|...] description' with type in {', '.join(TYPES)}"
+                )
             default, required = _default(pm.group("default"), pm.group("type"), where)
             choices = tuple(c.strip() for c in pm.group("choices").split("|")) if pm.group("choices") else None
-            params.append(Param(pm.group("name"), pm.group("type"), default, required, choices,
-                                pm.group("doc").strip()))
+            params.append(
+                Param(pm.group("name"), pm.group("type"), default, required, choices, pm.group("doc").strip())
+            )
     if not name or not description:
         raise QueryError(f"{path}: the header needs '-- name:' and '-- description:' lines")
     if name != path.stem:
@@ -165,7 +174,7 @@ def parse(path: Path) -> NamedQuery:
 
 @functools.cache
 def catalog() -> dict[str, NamedQuery]:
-    return {q.name: q for q in (parse(p) for p in sorted(SQL_DIR.glob("*.sql")))}
+    return {q.name: q for q in (parse(p) for p in sorted(resources.SQL_DIR.glob("*.sql")))}
 
 
 def get(name: str) -> NamedQuery:

@@ -16,18 +16,15 @@ predictable column.
 from __future__ import annotations
 
 import functools
-import os
 import re
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from pipeline import resources
 from pipeline.errors import SchemaError
-
-SCHEMA_DIR = Path(os.environ.get("EDGELAKE_SCHEMAS", Path(__file__).resolve().parent.parent / "schemas"))
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
@@ -147,8 +144,11 @@ class Schema:
         Statistics cost CPU at every write and space in the Delta log, and a range over random ids,
         user agents or query strings never excludes a file, so the schema turns them off there.
         """
-        return tuple(c.name for c in self.columns if c.stats and c.name not in self.partition_by
-                     and not pa.types.is_nested(c.arrow_type))
+        return tuple(
+            c.name
+            for c in self.columns
+            if c.stats and c.name not in self.partition_by and not pa.types.is_nested(c.arrow_type)
+        )
 
     def arrow_schema(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns])
@@ -162,8 +162,12 @@ class Schema:
         known = self.by_name.get(name)
         if known is not None and known.field is not None:
             return known
-        return Column(name=name, type_text="string", field=field,
-                      description=f"Field {field!r}, not in edgelake's schema yet; kept as text.")
+        return Column(
+            name=name,
+            type_text="string",
+            field=field,
+            description=f"Field {field!r}, not in edgelake's schema yet; kept as text.",
+        )
 
 
 def _column(table: str, raw: dict[str, Any]) -> Column:
@@ -172,23 +176,32 @@ def _column(table: str, raw: dict[str, Any]) -> Column:
     if unknown:
         raise SchemaError(f"schemas/{table}.toml: column keys {sorted(unknown)} are not understood")
     try:
-        col = Column(name=raw["name"], type_text=raw["type"], description=raw["description"],
-                     field=raw.get("field"), nullable=raw.get("nullable", True),
-                     decode=raw.get("decode"), derived=raw.get("derived"), stats=raw.get("stats", True),
-                     dictionary=raw.get("dictionary", True))
+        col = Column(
+            name=raw["name"],
+            type_text=raw["type"],
+            description=raw["description"],
+            field=raw.get("field"),
+            nullable=raw.get("nullable", True),
+            decode=raw.get("decode"),
+            derived=raw.get("derived"),
+            stats=raw.get("stats", True),
+            dictionary=raw.get("dictionary", True),
+        )
     except KeyError as exc:
         raise SchemaError(f"schemas/{table}.toml: a column lacks {exc.args[0]!r}: {raw}") from exc
     col.arrow_type  # noqa: B018 - validate the type string at load time
     if col.field is not None and column_name(col.field) != col.name and col.name != "timestamp":
-        raise SchemaError(f"schemas/{table}.toml: column {col.name!r} should be named "
-                          f"{column_name(col.field)!r} after its field {col.field!r}")
+        raise SchemaError(
+            f"schemas/{table}.toml: column {col.name!r} should be named "
+            f"{column_name(col.field)!r} after its field {col.field!r}"
+        )
     return col
 
 
 @functools.cache
 def load(table: str) -> Schema:
     """Load ``schemas/<table>.toml``."""
-    path = SCHEMA_DIR / f"{table}.toml"
+    path = resources.SCHEMA_DIR / f"{table}.toml"
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -200,9 +213,13 @@ def load(table: str) -> Schema:
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise SchemaError(f"{path}: duplicate columns {sorted(dupes)}")
-    return Schema(name=doc.get("name", table), description=doc.get("description", ""),
-                  columns=cols, partition_by=tuple(doc.get("partition_by", [])))
+    return Schema(
+        name=doc.get("name", table),
+        description=doc.get("description", ""),
+        columns=cols,
+        partition_by=tuple(doc.get("partition_by", [])),
+    )
 
 
 def table_names() -> list[str]:
-    return sorted(p.stem for p in SCHEMA_DIR.glob("*.toml"))
+    return sorted(p.stem for p in resources.SCHEMA_DIR.glob("*.toml"))

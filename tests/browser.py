@@ -29,9 +29,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--mute-audio")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--mute-audio",
+)
 
 
 class BrowserMissing(RuntimeError):
@@ -50,9 +59,9 @@ def chromium_path() -> str:
 class PageReport:
     url: str
     title: str = ""
-    console: list[dict[str, Any]] = field(default_factory=list)     # {level, text, source}
+    console: list[dict[str, Any]] = field(default_factory=list)  # {level, text, source}
     exceptions: list[str] = field(default_factory=list)
-    dialogs: list[dict[str, Any]] = field(default_factory=list)     # {type, message}
+    dialogs: list[dict[str, Any]] = field(default_factory=list)  # {type, message}
     requests: list[str] = field(default_factory=list)
 
     def errors(self) -> list[str]:
@@ -115,8 +124,9 @@ class Page:
         self.report = report
 
     def evaluate(self, expression: str) -> Any:
-        result = self._cdp.send("Runtime.evaluate", {"expression": expression, "returnByValue": True,
-                                                     "awaitPromise": True})
+        result = self._cdp.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}
+        )
         if "exceptionDetails" in result:
             raise RuntimeError(f"{expression!r} threw: {result['exceptionDetails']}")
         return result["result"].get("value")
@@ -134,8 +144,10 @@ class Page:
         params: dict[str, Any] = {"format": "png"}
         if full_page:
             size = self._cdp.send("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
+            params.update(
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1},
+            )
         data = self._cdp.send("Page.captureScreenshot", params)["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
@@ -149,16 +161,23 @@ class Page:
             method, params = event["method"], event.get("params", {})
             if method == "Runtime.consoleAPICalled":
                 text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
-                self.report.console.append({"level": "error" if params["type"] in ("error", "assert")
-                                            else params["type"], "text": text, "source": "console"})
+                self.report.console.append(
+                    {
+                        "level": "error" if params["type"] in ("error", "assert") else params["type"],
+                        "text": text,
+                        "source": "console",
+                    }
+                )
             elif method == "Log.entryAdded":
                 entry = params["entry"]
-                self.report.console.append({"level": entry["level"], "text": entry["text"],
-                                            "source": entry.get("source", "log")})
+                self.report.console.append(
+                    {"level": entry["level"], "text": entry["text"], "source": entry.get("source", "log")}
+                )
             elif method == "Runtime.exceptionThrown":
                 details = params["exceptionDetails"]
-                self.report.exceptions.append(details.get("exception", {}).get("description")
-                                              or details.get("text", "exception"))
+                self.report.exceptions.append(
+                    details.get("exception", {}).get("description") or details.get("text", "exception")
+                )
             elif method == "Page.javascriptDialogOpening":
                 self.report.dialogs.append({"type": params["type"], "message": params["message"]})
             elif method == "Network.requestWillBeSent":
@@ -180,9 +199,18 @@ def _start(user_data: str, width: int, height: int) -> tuple[subprocess.Popen[by
 
 def _start_once(user_data: str, width: int, height: int) -> tuple[subprocess.Popen[bytes], str, threading.Thread]:
     proc = subprocess.Popen(
-        [chromium_path(), *CHROMIUM_FLAGS, f"--user-data-dir={user_data}", "--remote-debugging-port=0",
-         f"--window-size={width},{height}", "about:blank"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            chromium_path(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={user_data}",
+            "--remote-debugging-port=0",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stderr is not None
     deadline = time.monotonic() + 30
     seen = []
@@ -217,8 +245,10 @@ def open_page(path: Path, *, width: int = 1280, height: int = 900, settle_s: flo
             try:
                 for domain in ("Page", "Runtime", "Log", "Network"):
                     cdp.send(f"{domain}.enable")
-                cdp.send("Emulation.setDeviceMetricsOverride",
-                         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+                cdp.send(
+                    "Emulation.setDeviceMetricsOverride",
+                    {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                )
                 url = path.resolve().as_uri()
                 cdp.events.clear()
                 cdp.send("Page.navigate", {"url": url})

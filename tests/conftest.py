@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import hypothesis
 import pytest
 
 # ================================================================================================
@@ -35,3 +36,26 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
 
 
 # ======================================= end of S3 fixtures =====================================
+
+
+# ================================================================================================
+# Hypothesis profiles — owned by every property test (pytest -m hypothesis lists them).
+# "ci", the default, is reproducible: the same examples on every run and machine (derandomize), no
+# example database written into the checkout, and no timing-based failure on a loaded 2-core machine
+# (no deadline, no too_slow health check). `make fuzz` loads "fuzz": random, with many more examples
+# (tests size their own counts through helpers.examples), and a database under .hypothesis/
+# (git-ignored) so that a failure it finds is tried first on the next fuzz run.
+# ================================================================================================
+hypothesis.settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[hypothesis.HealthCheck.too_slow],
+)
+hypothesis.settings.register_profile(
+    "fuzz", max_examples=2_000, deadline=None, print_blob=True, suppress_health_check=[hypothesis.HealthCheck.too_slow]
+)
+hypothesis.settings.load_profile("ci")  # --hypothesis-profile NAME replaces it after this file is loaded
+# ================================== end of Hypothesis profiles ==================================

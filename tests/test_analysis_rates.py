@@ -34,8 +34,15 @@ DIST, SMALL_DIST = "E2QWRUHAPOMQZL", "E3SMALLDIST001"
 T0 = int(datetime(2025, 3, 14, 12, 0, tzinfo=UTC).timestamp())  # a 5-minute clock boundary every 300 s
 T0_MS = T0 * 1000
 BURST, EDGE, NAT, STUFFER, USER, GOOGLEBOT, SCANNER, TINY = (
-    "203.0.113.5", "198.51.100.20", "192.0.2.44", "203.0.113.66", "198.51.100.7", "66.249.66.1",
-    "203.0.113.99", "198.51.100.250")
+    "203.0.113.5",
+    "198.51.100.20",
+    "192.0.2.44",
+    "203.0.113.66",
+    "198.51.100.7",
+    "66.249.66.1",
+    "203.0.113.99",
+    "198.51.100.250",
+)
 ANALYSES = ("rate-sizing", "rate-limit-recommendation", "rate-limit-table")
 
 
@@ -66,23 +73,51 @@ def traffic() -> list[Req]:
     for i in range(400):
         blocked = i % 20 < 3
         inner = "10.0.0.1" if i % 2 else "10.0.0.2"
-        reqs.append(Req(T0_MS + 600_000 + 500 * i, NAT, uri=f"/app/{i % 10}", status=403 if blocked else 200,
-                        action="BLOCK" if blocked else "ALLOW",
-                        headers=[{"name": "x-forwarded-for", "value": f"{inner}, 172.16.0.9"},
-                                 {"name": "X-Api-Key", "value": "office"}]))
+        reqs.append(
+            Req(
+                T0_MS + 600_000 + 500 * i,
+                NAT,
+                uri=f"/app/{i % 10}",
+                status=403 if blocked else 200,
+                action="BLOCK" if blocked else "ALLOW",
+                headers=[
+                    {"name": "x-forwarded-for", "value": f"{inner}, 172.16.0.9"},
+                    {"name": "X-Api-Key", "value": "office"},
+                ],
+            )
+        )
     # Credential stuffing: 300 POSTs to /login at 5/s, 280 answered 401, bot and ATP labels on every one.
     for i in range(300):
-        reqs.append(Req(T0_MS + 2_000_000 + 200 * i, STUFFER, uri="/login", method="POST",
-                        status=401 if i % 15 else 200,
-                        labels=["awswaf:managed:aws:bot-control:signal:automated_browser",
-                                "awswaf:managed:aws:atp:aggregate:volumetric:ip:high"],
-                        headers=[{"name": "X-Api-Key", "value": f"k{i % 3}"}]))
+        reqs.append(
+            Req(
+                T0_MS + 2_000_000 + 200 * i,
+                STUFFER,
+                uri="/login",
+                method="POST",
+                status=401 if i % 15 else 200,
+                labels=[
+                    "awswaf:managed:aws:bot-control:signal:automated_browser",
+                    "awswaf:managed:aws:atp:aggregate:volumetric:ip:high",
+                ],
+                headers=[{"name": "X-Api-Key", "value": f"k{i % 3}"}],
+            )
+        )
     # An ordinary user, one request a minute for 30 minutes.
     reqs += [Req(T0_MS + 60_000 * i, USER, uri=f"/page/{i % 4}") for i in range(30)]
     # A verified search-engine bot: bot-control labels that do not count; never in the CloudFront log.
-    reqs += [Req(T0_MS + 3_000_000 + 1_000 * i, GOOGLEBOT, uri=f"/page/{i % 10}", status=None,
-                 labels=["awswaf:managed:aws:bot-control:bot:category:search_engine",
-                         "awswaf:managed:aws:bot-control:bot:verified"]) for i in range(40)]
+    reqs += [
+        Req(
+            T0_MS + 3_000_000 + 1_000 * i,
+            GOOGLEBOT,
+            uri=f"/page/{i % 10}",
+            status=None,
+            labels=[
+                "awswaf:managed:aws:bot-control:bot:category:search_engine",
+                "awswaf:managed:aws:bot-control:bot:verified",
+            ],
+        )
+        for i in range(40)
+    ]
     # A scanner: 60 distinct paths answered 404.
     reqs += [Req(T0_MS + 4_000_000 + 250 * i, SCANNER, uri=f"/probe/{i}.php", status=404) for i in range(60)]
     # Another distribution: one small key (3 requests in 20 s) to see the clamp at 10.
@@ -91,19 +126,33 @@ def traffic() -> list[Req]:
 
 
 def waf_line(n: int, r: Req) -> str:
-    return json.dumps({
-        "timestamp": r.ts_ms, "formatVersion": 1,
-        "webaclId": "arn:aws:wafv2:us-east-1:111122223333:global/webacl/edge/1",
-        "terminatingRuleId": "Default_Action" if r.action == "ALLOW" else "AWS-AWSManagedRulesCommonRuleSet",
-        "terminatingRuleType": "REGULAR" if r.action == "ALLOW" else "MANAGED_RULE_GROUP",
-        "action": r.action, "terminatingRuleMatchDetails": [], "httpSourceName": "CF", "httpSourceId": r.dist,
-        "ruleGroupList": [], "rateBasedRuleList": [], "nonTerminatingMatchingRules": [],
-        "httpRequest": {"clientIp": r.ip, "country": "DE", "headers": [{"name": "Host", "value": "example.com"},
-                                                                        *r.headers],
-                        "uri": r.uri, "args": "", "httpVersion": "HTTP/2.0", "httpMethod": r.method,
-                        "requestId": request_id(n)},
-        "labels": [{"name": name} for name in r.labels],
-    })
+    return json.dumps(
+        {
+            "timestamp": r.ts_ms,
+            "formatVersion": 1,
+            "webaclId": "arn:aws:wafv2:us-east-1:111122223333:global/webacl/edge/1",
+            "terminatingRuleId": "Default_Action" if r.action == "ALLOW" else "AWS-AWSManagedRulesCommonRuleSet",
+            "terminatingRuleType": "REGULAR" if r.action == "ALLOW" else "MANAGED_RULE_GROUP",
+            "action": r.action,
+            "terminatingRuleMatchDetails": [],
+            "httpSourceName": "CF",
+            "httpSourceId": r.dist,
+            "ruleGroupList": [],
+            "rateBasedRuleList": [],
+            "nonTerminatingMatchingRules": [],
+            "httpRequest": {
+                "clientIp": r.ip,
+                "country": "DE",
+                "headers": [{"name": "Host", "value": "example.com"}, *r.headers],
+                "uri": r.uri,
+                "args": "",
+                "httpVersion": "HTTP/2.0",
+                "httpMethod": r.method,
+                "requestId": request_id(n),
+            },
+            "labels": [{"name": name} for name in r.labels],
+        }
+    )
 
 
 def request_id(n: int) -> str:
@@ -114,8 +163,17 @@ def cf_lines(reqs: Iterable[tuple[int, Req]]) -> str:
     records = []
     for n, r in reqs:
         when = datetime.fromtimestamp(r.ts_ms / 1000, UTC)
-        records.append(cf_record(date=f"{when:%Y-%m-%d}", time=f"{when:%H:%M:%S}", c_ip=r.ip, cs_method=r.method,
-                                 cs_uri_stem=r.uri, sc_status=str(r.status), x_edge_request_id=request_id(n)))
+        records.append(
+            cf_record(
+                date=f"{when:%Y-%m-%d}",
+                time=f"{when:%H:%M:%S}",
+                c_ip=r.ip,
+                cs_method=r.method,
+                cs_uri_stem=r.uri,
+                sc_status=str(r.status),
+                x_edge_request_id=request_id(n),
+            )
+        )
     return w3c_text(CF_FIELDS_33, records)
 
 
@@ -222,8 +280,9 @@ def test_classification(lake: str) -> None:
     assert stuffer["classification"] == "suspect" and stuffer["peak_requests"] == 300
     # at 60 s no evaluation instant holds all 300 (12:33:20.0 to 12:34:19.8): t = 12:34:20 drops the first
     assert rows[(60, STUFFER)]["peak_requests"] == 299
-    assert stuffer["reasons"] == ("4xx 280/300 answered; auth_failures 280/300 answered 401/403/429; "
-                                  "bot_or_reputation_labels 300/300")
+    assert stuffer["reasons"] == (
+        "4xx 280/300 answered; auth_failures 280/300 answered 401/403/429; bot_or_reputation_labels 300/300"
+    )
     assert rows[(60, SCANNER)]["classification"] == "suspect"
     assert rows[(60, SCANNER)]["reasons"] == "4xx 60/60 answered; uri_diversity 60/60"
     assert rows[(60, GOOGLEBOT)]["classification"] == "legit"  # verified bot labels do not count
@@ -251,10 +310,12 @@ def test_recommendation_is_the_formula_and_limits_no_legit_key(lake: str) -> Non
     rows = sizing(lake, **params)
     assert rec.get_column("window_s").to_list() == [60, 120, 300, 600]
     for r in rec.iter_rows(named=True):
-        legit = [v["peak_requests"] for (w, _), v in rows.items() if w == r["window_s"]
-                 and v["classification"] == "legit"]
-        suspect = [v["peak_requests"] for (w, _), v in rows.items() if w == r["window_s"]
-                   and v["classification"] == "suspect"]
+        legit = [
+            v["peak_requests"] for (w, _), v in rows.items() if w == r["window_s"] and v["classification"] == "legit"
+        ]
+        suspect = [
+            v["peak_requests"] for (w, _), v in rows.items() if w == r["window_s"] and v["classification"] == "suspect"
+        ]
         assert r["legit_max_peak"] == max(legit)
         assert r["recommended_limit"] == min(2_000_000_000, max(10, math.ceil(max(legit) * 1.25)))
         assert r["legit_keys_over_limit"] == 0 and all(p <= r["recommended_limit"] for p in legit)
@@ -278,23 +339,46 @@ def test_clamped_at_ten(lake: str) -> None:
     params = {"distribution": SMALL_DIST, "min_requests": 1, "windows": "60"}
     assert sizing(lake, **params)[(60, TINY)]["peak_requests"] == 3
     rec = both("rate-limit-recommendation", lake, params).to_dicts()
-    assert rec == [{"window_s": 60, "key_type": "ip", "recommended_limit": 10, "legit_max_peak": 3,
-                    "suspect_keys_over_limit": 0, "legit_keys_over_limit": 0, "headroom": 0.25}]
+    assert rec == [
+        {
+            "window_s": 60,
+            "key_type": "ip",
+            "recommended_limit": 10,
+            "legit_max_peak": 3,
+            "suspect_keys_over_limit": 0,
+            "legit_keys_over_limit": 0,
+            "headroom": 0.25,
+        }
+    ]
     # no key at all: nothing to protect, WAF's minimum
     empty = both("rate-limit-recommendation", lake, {"distribution": "ENONE", "windows": "60,600"}).to_dicts()
     assert [(r["window_s"], r["recommended_limit"], r["legit_max_peak"]) for r in empty] == [
-        (60, 10, None), (600, 10, None)]
+        (60, 10, None),
+        (600, 10, None),
+    ]
 
 
 def test_limit_table(lake: str) -> None:
     table = both("rate-limit-table", lake, {"limits": "100,250,10", "windows": "60"})
-    assert table.columns == ["window_s", "limit", "legit_keys_limited", "suspect_keys_limited",
-                             "legit_requests_over", "suspect_requests_over"]
+    assert table.columns == [
+        "window_s",
+        "limit",
+        "legit_keys_limited",
+        "suspect_keys_limited",
+        "legit_requests_over",
+        "suspect_requests_over",
+    ]
     rows = {r["limit"]: r for r in table.iter_rows(named=True)}
     assert list(rows) == [10, 100, 250]
     # at 60 s: legit peaks burst 100, googlebot 40, edge 18, user 1; suspect stuffer 299, NAT 120, scanner 60
-    assert rows[100] == {"window_s": 60, "limit": 100, "legit_keys_limited": 0, "suspect_keys_limited": 2,
-                         "legit_requests_over": 0, "suspect_requests_over": 199 + 20}
+    assert rows[100] == {
+        "window_s": 60,
+        "limit": 100,
+        "legit_keys_limited": 0,
+        "suspect_keys_limited": 2,
+        "legit_requests_over": 0,
+        "suspect_requests_over": 199 + 20,
+    }
     assert rows[250]["suspect_keys_limited"] == 1 and rows[250]["suspect_requests_over"] == 49
     assert rows[10]["legit_keys_limited"] == 3 and rows[10]["legit_requests_over"] == 90 + 30 + 8
     assert rows[10]["suspect_keys_limited"] == 3 and rows[10]["suspect_requests_over"] == 289 + 110 + 50
@@ -305,8 +389,12 @@ def test_other_keys_and_scope_down(lake: str) -> None:
     assert {k for _, k in fwd} == {"10.0.0.1", "10.0.0.2"}  # first entry; header name case-insensitive
     assert fwd[(600, "10.0.0.1")]["requests"] == 200
     hdr = sizing(lake, key_type="header", header="x-api-key", min_requests=1)
-    assert {k: v["requests"] for (w, k), v in hdr.items() if w == 60} == {"office": 400, "k0": 100, "k1": 100,
-                                                                           "k2": 100}
+    assert {k: v["requests"] for (w, k), v in hdr.items() if w == 60} == {
+        "office": 400,
+        "k0": 100,
+        "k1": 100,
+        "k2": 100,
+    }
     scoped = sizing(lake, path_prefix="/log", method="post", min_requests=1)
     assert {k for _, k in scoped} == {STUFFER}
     assert sizing(lake, path_prefix="/login", method="GET") == {}
@@ -314,12 +402,17 @@ def test_other_keys_and_scope_down(lake: str) -> None:
     assert window[(60, BURST)]["requests"] == 60
 
 
-BAD_PARAMETERS = [("rate-sizing", {"windows": "60,90"}), ("rate-sizing", {"windows": "60,x"}),
-                  ("rate-sizing", {"key_type": "header"}), ("rate-sizing", {"windows": ""}),
-                  ("rate-limit-table", {"limits": "5"}), ("rate-limit-table", {"limits": "1e3"}),
-                  ("rate-limit-table", {"limits": "100,99999999999"}),
-                  ("rate-limit-recommendation", {"headroom": "-0.5"}),
-                  ("rate-limit-recommendation", {"headroom": "nan"})]
+BAD_PARAMETERS = [
+    ("rate-sizing", {"windows": "60,90"}),
+    ("rate-sizing", {"windows": "60,x"}),
+    ("rate-sizing", {"key_type": "header"}),
+    ("rate-sizing", {"windows": ""}),
+    ("rate-limit-table", {"limits": "5"}),
+    ("rate-limit-table", {"limits": "1e3"}),
+    ("rate-limit-table", {"limits": "100,99999999999"}),
+    ("rate-limit-recommendation", {"headroom": "-0.5"}),
+    ("rate-limit-recommendation", {"headroom": "nan"}),
+]
 
 
 @pytest.mark.parametrize(("name", "params"), BAD_PARAMETERS)
@@ -339,17 +432,26 @@ def test_bad_parameters_are_refused_while_planning(lake: str, name: str, params:
 
 
 RATE_KEYS_ARGS = {  # the rate_keys macro's arguments, in order, and what each query passes
-    "t0": "$start::TIMESTAMPTZ", "t1": "$end::TIMESTAMPTZ", "dist": "$distribution::VARCHAR",
-    "key_kind": "$key_type::VARCHAR", "header_name": "$header::VARCHAR", "window_list": "$windows::VARCHAR[]",
-    "uri_prefix": "$path_prefix::VARCHAR", "verb": "$method::VARCHAR", "allowed_keys": "$allowlist::VARCHAR[]",
-    "min_count": "$min_requests::BIGINT"}
+    "t0": "$start::TIMESTAMPTZ",
+    "t1": "$end::TIMESTAMPTZ",
+    "dist": "$distribution::VARCHAR",
+    "key_kind": "$key_type::VARCHAR",
+    "header_name": "$header::VARCHAR",
+    "window_list": "$windows::VARCHAR[]",
+    "uri_prefix": "$path_prefix::VARCHAR",
+    "verb": "$method::VARCHAR",
+    "allowed_keys": "$allowlist::VARCHAR[]",
+    "min_count": "$min_requests::BIGINT",
+}
 
 
 def test_queries_select_from_the_rate_keys_macro(lake: str) -> None:
     con = connect(lake)
     try:
-        macros = con.execute("SELECT parameters FROM duckdb_functions() WHERE function_name = 'rate_keys' "
-                             "AND function_type = 'table_macro'").fetchall()
+        macros = con.execute(
+            "SELECT parameters FROM duckdb_functions() WHERE function_name = 'rate_keys' "
+            "AND function_type = 'table_macro'"
+        ).fetchall()
     finally:
         con.close()
     assert macros == [(list(RATE_KEYS_ARGS),)]
@@ -366,14 +468,38 @@ def test_queries_select_from_the_rate_keys_macro(lake: str) -> None:
 def test_cli(lake: str) -> None:
     expected = run("rate-limit-recommendation", lake, {"allowlist": NAT, "windows": "60,300"})
     for engine in ("duckdb", "polars"):
-        res = subprocess.run([sys.executable, "-m", "pipeline.cli", "query", "rate-limit-recommendation",
-                              "--lake", lake, "--param", f"allowlist={NAT}", "--param", "windows=60,300",
-                              "--engine", engine, "--format", "json"],
-                             capture_output=True, text=True, timeout=120, cwd=ROOT)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "query",
+                "rate-limit-recommendation",
+                "--lake",
+                lake,
+                "--param",
+                f"allowlist={NAT}",
+                "--param",
+                "windows=60,300",
+                "--engine",
+                engine,
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
         assert res.returncode == 0, res.stderr
         assert json.loads(res.stdout) == expected.to_dicts()
-    res = subprocess.run([sys.executable, "-m", "pipeline.cli", "query", "rate-sizing", "--lake", lake,
-                          "--param", "windows=45"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    res = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "query", "rate-sizing", "--lake", lake, "--param", "windows=45"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert res.returncode != 0 and "60, 120, 300 or 600" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -391,11 +517,20 @@ def test_hostile_records_agree_and_count_only_keyed_requests(tmp_path: Path) -> 
     good = [waf_line(n, Req(T0_MS + 1000 * n, "192.0.2.1", labels=["awswaf:managed:aws:atp:x"])) for n in range(25)]
     odd = [
         {"timestamp": T0_MS, "httpRequest": {"clientIp": None, "headers": None, "uri": None}},  # no key
-        {"timestamp": T0_MS, "labels": None, "httpRequest": {"clientIp": "192.0.2.1",
-                                                            "headers": [{"name": "X-Forwarded-For", "myValue": "1"}]}},
-        {"timestamp": T0_MS + 10_000, "labels": [{"name": None}, {}], "action": None,
-         "httpRequest": {"clientIp": "192.0.2.1", "headers": [{"name": "x-forwarded-for", "value": "junk, 1.2.3.4"},
-                                                              {"name": None, "value": "x"}]}},
+        {
+            "timestamp": T0_MS,
+            "labels": None,
+            "httpRequest": {"clientIp": "192.0.2.1", "headers": [{"name": "X-Forwarded-For", "myValue": "1"}]},
+        },
+        {
+            "timestamp": T0_MS + 10_000,
+            "labels": [{"name": None}, {}],
+            "action": None,
+            "httpRequest": {
+                "clientIp": "192.0.2.1",
+                "headers": [{"name": "x-forwarded-for", "value": "junk, 1.2.3.4"}, {"name": None, "value": "x"}],
+            },
+        },
     ]
     text = "".join(line + "\n" for line in good) + "".join(json.dumps(r) + "\n" for r in odd)
     ingest([write(tmp_path / "waf.log", text)], str(tmp_path / "lake"))
@@ -432,7 +567,9 @@ def test_scenario_peaks_classes_and_recommendation(scenario: tuple[str, dict[str
         for window, peak in top["peaks"].items():
             got = rows[(int(window), top["ip"])]
             assert (got["peak_requests"], _iso(got["peak_window_start"])) == (
-                peak["peak_requests"], peak["peak_window_start"]), (top["ip"], window)
+                peak["peak_requests"],
+                peak["peak_window_start"],
+            ), (top["ip"], window)
             assert got["classification"] == top["classification"]
     # classification agrees with the planted roles for every key sizing keeps (>= 20 requests)
     suspects = {ip for ips in truth["suspect_ips"].values() for ip in ips}
@@ -448,7 +585,8 @@ def test_scenario_peaks_classes_and_recommendation(scenario: tuple[str, dict[str
         assert r["recommended_limit"] == max(10, math.ceil(r["legit_max_peak"] * 1.25)) >= floor
         assert r["legit_keys_over_limit"] == 0
         assert r["suspect_keys_over_limit"] == sum(
-            p[window]["peak_requests"] > r["recommended_limit"] for p in waf_truth["suspect_peaks"].values())
+            p[window]["peak_requests"] > r["recommended_limit"] for p in waf_truth["suspect_peaks"].values()
+        )
 
 
 @pytest.mark.slow
@@ -460,4 +598,6 @@ def test_scenario_scope_down(scenario: tuple[str, dict[str, Any]]) -> None:
         for window, peak in top["peaks"].items():
             got = rows[(int(window), top["ip"])]
             assert (got["peak_requests"], _iso(got["peak_window_start"])) == (
-                peak["peak_requests"], peak["peak_window_start"]), (top["ip"], window)
+                peak["peak_requests"],
+                peak["peak_window_start"],
+            ), (top["ip"], window)

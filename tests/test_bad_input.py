@@ -53,7 +53,7 @@ def test_truncated_gzip_keeps_lines_before_the_break(tmp_path: Path) -> None:
     # Oracle: Python's zlib decodes everything before the break without complaint.
     prefix = zlib.decompressobj(wbits=31).decompress(data)
     complete = prefix[: prefix.rfind(b"\n") + 1]
-    kept, tail = complete.count(b"\n"), prefix[len(complete):]
+    kept, tail = complete.count(b"\n"), prefix[len(complete) :]
     assert kept == 34 and tail  # the corpus cuts inside line 35
 
     lake, uri, summary = _ingest(tmp_path, "truncated.log.gz")
@@ -122,8 +122,7 @@ def test_line_before_any_fields_header(tmp_path: Path) -> None:
 
 def test_json_lines_that_are_not_objects(tmp_path: Path) -> None:
     lake, uri, summary = _ingest(tmp_path, "not-object.json")
-    assert rejects_of(lake) == [(2, "not_an_object"), (3, "not_an_object"), (5, "invalid_json"),
-                                (8, "not_an_object")]
+    assert rejects_of(lake) == [(2, "not_an_object"), (3, "not_an_object"), (5, "invalid_json"), (8, "not_an_object")]
     assert reject_at(lake, 2)["raw"] == "[1,2]" and reject_at(lake, 3)["raw"] == "42"
     rows = _rows(lake, uri)
     assert rows["source_line"].to_list() == [1, 4, 7, 9]
@@ -226,7 +225,10 @@ def test_lines_that_start_like_compressed_data_are_rejects_not_unreadable(head: 
     # is not called unreadable.
     path = tmp_path / "rt.log"
     path.write_bytes(head + b"abc\t192.0.2.1\n1700000000.123\t192.0.2.2\n")
-    summary = ingest([str(path)], str(tmp_path / "lake"), IngestOptions(
-        source="realtime", realtime_fields=("timestamp", "c-ip"), distribution_id="E1", workers=1))
+    summary = ingest(
+        [str(path)],
+        str(tmp_path / "lake"),
+        IngestOptions(source="realtime", realtime_fields=("timestamp", "c-ip"), distribution_id="E1", workers=1),
+    )
     assert summary.failed == 0 and summary.problems == []
     assert summary.lines == 2 and summary.rows["realtime"] == 1 and summary.rejects == 1

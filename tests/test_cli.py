@@ -14,8 +14,9 @@ DOC_33 = ROOT / "data" / "samples" / "aws-docs" / "EMLARXS9EXAMPLE.2019-11-14-20
 
 
 def edgelake(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,10 @@ def test_sql_formats(lake: str) -> None:
     as_json = json.loads(edgelake("sql", q, "--lake", lake, "--format", "json").stdout)
     assert as_json == [{"sc_status": 200, "n": 3}, {"sc_status": 502, "n": 3}]
     assert edgelake("sql", q, "--lake", lake, "--format", "csv").stdout.splitlines() == [
-        "sc_status,n", "200,3", "502,3"]
+        "sc_status,n",
+        "200,3",
+        "502,3",
+    ]
     md = edgelake("sql", q, "--lake", lake, "--format", "markdown").stdout.splitlines()
     assert md[0] == "| sc_status | n |" and md[2] == "| 200 | 3 |"
     table = edgelake("sql", q, "--lake", lake).stdout
@@ -74,9 +78,21 @@ def test_unwritable_lake_and_outputs_are_one_line_errors(tmp_path: Path, lake: s
     not_a_dir.write_text("x")
     res = edgelake("ingest", str(DOC_33), "--lake", str(not_a_dir))
     assert res.returncode == 2 and "cannot write to the lake" in res.stderr and "Traceback" not in res.stderr
-    for args in (["query", "hit-ratio", "--lake", lake, "--format", "csv", "--out", str(not_a_dir / "x.csv")],
-                 ["report", "incident", "--lake", lake, "--out", str(not_a_dir / "x.html"),
-                  "--start", "2019-12-13T00:00:00Z", "--end", "2019-12-14T00:00:00Z"]):
+    for args in (
+        ["query", "hit-ratio", "--lake", lake, "--format", "csv", "--out", str(not_a_dir / "x.csv")],
+        [
+            "report",
+            "incident",
+            "--lake",
+            lake,
+            "--out",
+            str(not_a_dir / "x.html"),
+            "--start",
+            "2019-12-13T00:00:00Z",
+            "--end",
+            "2019-12-14T00:00:00Z",
+        ],
+    ):
         res = edgelake(*args)
         assert res.returncode == 2, res.stderr
         assert "cannot write" in res.stderr and "Traceback" not in res.stderr
@@ -90,8 +106,9 @@ def test_a_worker_started_early_is_dropped_when_not_needed(tmp_path: Path) -> No
     res = edgelake("ingest", str(DOC_33), "--lake", str(tmp_path / "lake"), "--workers", "2", "--json")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert json.loads(res.stdout)["rows"]["cloudfront"] == 6
-    res = edgelake("ingest", str(DOC_33), str(doc_24), "--lake", str(tmp_path / "lake"), "--workers", "2",
-                   "--source", "nonsense")
+    res = edgelake(
+        "ingest", str(DOC_33), str(doc_24), "--lake", str(tmp_path / "lake"), "--workers", "2", "--source", "nonsense"
+    )
     assert res.returncode == 2 and "unknown source" in res.stderr and "Traceback" not in res.stderr
     res = edgelake("nightly", str(DOC_33.parent), "--lake", str(tmp_path / "lake"), "--workers", "2", "--json")
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr

@@ -48,12 +48,28 @@ NEW_IN_33 = [schemas.column_name(f) for f in CF_FIELDS_33[24:]]
 def _records() -> list[dict[str, str]]:
     return [
         cf_record(),
-        cf_record(time="10:15:31", sc_status="404", cs_uri_stem="/missing%20page", c_port="40000",
-                  cs_referer="https://www.example.com/a?b=c", x_edge_result_type="Error",
-                  x_edge_detailed_result_type="Error", sc_content_len="-", time_taken="0.120"),
-        cf_record(time="10:15:32", sc_status="206", sc_range_start="0", sc_range_end="1023",
-                  cs_uri_query="v=3&lang=de", cs_cookie="session=abc", x_forwarded_for="203.0.113.9",
-                  fle_status="Processed", fle_encrypted_fields="2"),
+        cf_record(
+            time="10:15:31",
+            sc_status="404",
+            cs_uri_stem="/missing%20page",
+            c_port="40000",
+            cs_referer="https://www.example.com/a?b=c",
+            x_edge_result_type="Error",
+            x_edge_detailed_result_type="Error",
+            sc_content_len="-",
+            time_taken="0.120",
+        ),
+        cf_record(
+            time="10:15:32",
+            sc_status="206",
+            sc_range_start="0",
+            sc_range_end="1023",
+            cs_uri_query="v=3&lang=de",
+            cs_cookie="session=abc",
+            x_forwarded_for="203.0.113.9",
+            fle_status="Processed",
+            fle_encrypted_fields="2",
+        ),
     ]
 
 
@@ -103,8 +119,10 @@ def test_header_repeating_mid_file_with_other_fields(tmp_path: Path) -> None:
 
 def test_24_and_33_field_files_share_one_table(tmp_path: Path) -> None:
     lake = str(tmp_path / "lake")
-    newer = write(tmp_path / "E2NEWTHING01.2024-03-01-10.abcd1234", w3c_text(
-        [*CF_FIELDS_33, "x-new-thing"], [dict(cf_record(), **{"x-new-thing": "shiny"})]))
+    newer = write(
+        tmp_path / "E2NEWTHING01.2024-03-01-10.abcd1234",
+        w3c_text([*CF_FIELDS_33, "x-new-thing"], [dict(cf_record(), **{"x-new-thing": "shiny"})]),
+    )
     summary = ingest([str(LEGACY_24), str(LEGACY_33), newer], lake)
     assert summary.rejects == 0
     assert_reconciled(lake, summary)
@@ -141,47 +159,56 @@ def test_dash_is_null_in_every_field(tmp_path: Path) -> None:
 
 
 def test_status_000_is_zero(tmp_path: Path) -> None:
-    res = read_text(tmp_path, "s.log", w3c_text(CF_FIELDS_33, [cf_record(sc_status="000",
-                                                                          x_edge_result_type="Error")]))
+    res = read_text(tmp_path, "s.log", w3c_text(CF_FIELDS_33, [cf_record(sc_status="000", x_edge_result_type="Error")]))
     assert res.rows["sc_status"].to_list() == [0]
     assert res.rows.schema["sc_status"] == pl.Int16
 
 
-@pytest.mark.parametrize(("raw", "decoded"), [
-    ("%2520", "%20"),  # client-encoded, logged double-encoded: decoded exactly once
-    ("u=http%253A%252F%252Fexample.com", "u=http%3A%2F%2Fexample.com"),
-    ("a%20b", "a b"),
-    ("caf%C3%A9", "café"),
-    ("%E2%82%AC%20%F0%9F%98%80", "€ 😀"),
-    ("%3Cscript%3Ealert(1)%3C/script%3E", "<script>alert(1)</script>"),
-    ("%FF", "%FF"),  # bytes that are not UTF-8: the value stays as it was
-    ("x%FFy%20z", "x%FFy%20z"),
-    ("a%G1b", "a%G1b"),  # not an escape
-    ("100%", "100%"),  # a lone percent sign
-    ("%", "%"),
-])
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        ("%2520", "%20"),  # client-encoded, logged double-encoded: decoded exactly once
+        ("u=http%253A%252F%252Fexample.com", "u=http%3A%2F%2Fexample.com"),
+        ("a%20b", "a b"),
+        ("caf%C3%A9", "café"),
+        ("%E2%82%AC%20%F0%9F%98%80", "€ 😀"),
+        ("%3Cscript%3Ealert(1)%3C/script%3E", "<script>alert(1)</script>"),
+        ("%FF", "%FF"),  # bytes that are not UTF-8: the value stays as it was
+        ("x%FFy%20z", "x%FFy%20z"),
+        ("a%G1b", "a%G1b"),  # not an escape
+        ("100%", "100%"),  # a lone percent sign
+        ("%", "%"),
+    ],
+)
 def test_percent_decoding_once(tmp_path: Path, raw: str, decoded: str) -> None:
-    rec = cf_record(cs_uri_query=raw, cs_user_agent=raw, cs_referer=raw, cs_cookie=raw,
-                    cs_uri_stem="/p/" + raw)
+    rec = cf_record(cs_uri_query=raw, cs_user_agent=raw, cs_referer=raw, cs_cookie=raw, cs_uri_stem="/p/" + raw)
     row = read_text(tmp_path, "enc.log", w3c_text(CF_FIELDS_33, [rec])).row(3)
     assert [row["cs_uri_query"], row["cs_user_agent"], row["cs_referer"], row["cs_cookie"]] == [decoded] * 4
     assert row["cs_uri_stem"] == "/p/" + decoded
 
 
 def test_undecoded_fields_keep_their_text(tmp_path: Path) -> None:
-    row = read_text(tmp_path, "raw.log", w3c_text(CF_FIELDS_33, [cf_record(
-        x_host_header="caf%C3%A9.example", x_forwarded_for="203.0.113.9,%20198.51.100.7")])).row(3)
+    row = read_text(
+        tmp_path,
+        "raw.log",
+        w3c_text(
+            CF_FIELDS_33, [cf_record(x_host_header="caf%C3%A9.example", x_forwarded_for="203.0.113.9,%20198.51.100.7")]
+        ),
+    ).row(3)
     assert row["x_host_header"] == "caf%C3%A9.example"
     assert row["x_forwarded_for"] == "203.0.113.9,%20198.51.100.7"
 
 
-@pytest.mark.parametrize(("path", "dist"), [
-    ("example-prefix/EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9.gz", "EMLARXS9EXAMPLE"),
-    ("E2ABCDEF123456.2024-03-01-23.a1b2c3d4.gz", "E2ABCDEF123456"),
-    ("logs/E1Q2W3E4R5T6Y7.2024-03-01-00.0f9e8d7c", "E1Q2W3E4R5T6Y7"),
-    ("logs/access.log", None),
-    ("logs/e2abcdef123456.2024-03-01-23.a1b2c3d4.gz", None),  # ids are upper case
-])
+@pytest.mark.parametrize(
+    ("path", "dist"),
+    [
+        ("example-prefix/EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9.gz", "EMLARXS9EXAMPLE"),
+        ("E2ABCDEF123456.2024-03-01-23.a1b2c3d4.gz", "E2ABCDEF123456"),
+        ("logs/E1Q2W3E4R5T6Y7.2024-03-01-00.0f9e8d7c", "E1Q2W3E4R5T6Y7"),
+        ("logs/access.log", None),
+        ("logs/e2abcdef123456.2024-03-01-23.a1b2c3d4.gz", None),  # ids are upper case
+    ],
+)
 def test_distribution_id_from_object_name(tmp_path: Path, path: str, dist: str | None) -> None:
     assert distribution_from_uri("s3://bucket/" + path) == dist
     res = read(write(tmp_path / path, gz(w3c_text(CF_FIELDS_33, _records()).encode())))
@@ -190,8 +217,11 @@ def test_distribution_id_from_object_name(tmp_path: Path, path: str, dist: str |
 
 def test_dt_is_the_request_date_not_the_file_hour(tmp_path: Path) -> None:
     name = tmp_path / "E2ABCDEF123456.2024-03-01-23.late0001.gz"
-    recs = [cf_record(date="2024-03-01", time="23:59:59"), cf_record(date="2024-03-02", time="00:00:01"),
-            cf_record(date="2024-03-02", time="00:07:30")]
+    recs = [
+        cf_record(date="2024-03-01", time="23:59:59"),
+        cf_record(date="2024-03-02", time="00:00:01"),
+        cf_record(date="2024-03-02", time="00:07:30"),
+    ]
     write(name, gz(w3c_text(CF_FIELDS_33, recs).encode()))
     lake = str(tmp_path / "lake")
     summary = ingest([str(name)], lake)
@@ -226,8 +256,7 @@ def test_reading_in_small_chunks_changes_nothing(tmp_path: Path) -> None:
     bad = text + b"2019-12-13\t22:36:27\tSEA19-C1\ttoo few\n" + b"\xff\xfe\n" + LEGACY_33.read_bytes()
     path = write(tmp_path / "E2ABCDEF123456.2019-12-13-22.x.gz", gz(bad))
     whole = read(path)
-    assert whole.rejects.select("source_line", "reason_code").rows() == [(13, "field_count"),
-                                                                         (14, "invalid_utf8")]
+    assert whole.rejects.select("source_line", "reason_code").rows() == [(13, "field_count"), (14, "invalid_utf8")]
     for chunk_bytes in (1, 97, 1000):
         part = read(path, chunk_bytes=chunk_bytes)
         assert len(part.batches) > 1 and part.reconciles()
@@ -238,12 +267,28 @@ def test_reading_in_small_chunks_changes_nothing(tmp_path: Path) -> None:
 # --- standard logging v2 JSON -------------------------------------------------------------------------
 def test_v2_json_lands_in_the_same_table(tmp_path: Path) -> None:
     recs = [
-        {"DistributionId": "E3V2EXAMPLE01", "date": "2024-11-14", "time": "23:59:59",
-         "timestamp(ms)": "1731628799999", "x-edge-location": "SOF50-P2", "asn": "16509", "c-country": "BG",
-         "cache-behavior-path-pattern": "/api/*", "sc-status": "000", "cs-uri-stem": "/api/caf%C3%A9",
-         "time-taken": "0.012", "origin-fbl": "0.251"},
-        {"DistributionId": "E3V2EXAMPLE01", "timestamp(ms)": "1731628800001", "asn": "3320",
-         "c-country": "DE", "cache-behavior-path-pattern": "*", "sc-status": "200"},  # no date/time
+        {
+            "DistributionId": "E3V2EXAMPLE01",
+            "date": "2024-11-14",
+            "time": "23:59:59",
+            "timestamp(ms)": "1731628799999",
+            "x-edge-location": "SOF50-P2",
+            "asn": "16509",
+            "c-country": "BG",
+            "cache-behavior-path-pattern": "/api/*",
+            "sc-status": "000",
+            "cs-uri-stem": "/api/caf%C3%A9",
+            "time-taken": "0.012",
+            "origin-fbl": "0.251",
+        },
+        {
+            "DistributionId": "E3V2EXAMPLE01",
+            "timestamp(ms)": "1731628800001",
+            "asn": "3320",
+            "c-country": "DE",
+            "cache-behavior-path-pattern": "*",
+            "sc-status": "200",
+        },  # no date/time
         {"timestamp": "1731628801.25", "x-edge-location": "FRA56-P1", "sc-status": "304"},  # epoch seconds
     ]
     src = write(tmp_path / "v2" / "part-0001.json", "".join(json.dumps(r) + "\n" for r in recs))

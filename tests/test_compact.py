@@ -43,9 +43,16 @@ RECORDS_PER_OBJECT = 4
 
 
 def _records(day: str, hour: int) -> list[dict[str, str]]:
-    return [cf_record(date=day, time=f"{hour:02d}:{i:02d}:00", sc_bytes=str(1000 * hour + i),
-                      x_edge_location=f"FRA{hour}-P{i}", sc_range_end=str(i) if i % 2 else "-")
-            for i in range(RECORDS_PER_OBJECT)]
+    return [
+        cf_record(
+            date=day,
+            time=f"{hour:02d}:{i:02d}:00",
+            sc_bytes=str(1000 * hour + i),
+            x_edge_location=f"FRA{hour}-P{i}",
+            sc_range_end=str(i) if i % 2 else "-",
+        )
+        for i in range(RECORDS_PER_OBJECT)
+    ]
 
 
 def _cf_object(src: Path, day: str, hour: int) -> Path:
@@ -139,6 +146,7 @@ def test_old_partitions_are_merged_rows_preserved_young_partitions_untouched(lak
     # compacted files are zstd Parquet
     one = Path(lake) / "cloudfront" / next(f for f in after if f.startswith(f"dt={OLD_DAYS[0]}/"))
     import pyarrow.parquet as pq
+
     assert pq.ParquetFile(one).metadata.row_group(0).column(0).compression == "ZSTD"
 
 
@@ -160,8 +168,10 @@ def test_older_than_zero_takes_every_day_before_today(lake: str) -> None:
 
 def test_queries_give_the_same_answers_after_compaction(lake: str) -> None:
     # source_file and sc_range_end are late columns: delta-rs keeps statistics for the first 32 only
-    statement = ("SELECT dt, count(*) AS n, sum(sc_bytes) AS b FROM cloudfront WHERE sc_range_end = 1 "
-                 "OR source_file LIKE '%-00.a0.gz' GROUP BY dt ORDER BY dt")
+    statement = (
+        "SELECT dt, count(*) AS n, sum(sc_bytes) AS b FROM cloudfront WHERE sc_range_end = 1 "
+        "OR source_file LIKE '%-00.a0.gz' GROUP BY dt ORDER BY dt"
+    )
     before = sql(lake, statement)
     polars_before = Lake(lake).scan("cloudfront").filter(pl.col("sc_range_end") == 1).select(pl.len()).collect()
     _run(lake)
@@ -220,8 +230,10 @@ def test_a_changed_object_reingested_after_compaction_replaces_its_old_rows(tmp_
     cf = _run(lake, older_than=timedelta(0), tables=["cloudfront"]).tables[0]
     assert cf.files_removed > 0  # the object's rows now live in a merged file with other objects' rows
 
-    new = [cf_record(date=OLD_DAYS[1], time="23:59:0" + str(i), sc_bytes=str(777_000 + i),
-                     x_edge_location="NEW1-P1") for i in range(2)]
+    new = [
+        cf_record(date=OLD_DAYS[1], time="23:59:0" + str(i), sc_bytes=str(777_000 + i), x_edge_location="NEW1-P1")
+        for i in range(2)
+    ]
     write(changed, gz(w3c_text(CF_FIELDS_33, new).encode()))
     summary = ingest([str(src)], lake)
     assert (summary.objects, summary.skipped) == (1, len(list(src.rglob("*.gz"))) + 2 - 1)
@@ -273,21 +285,41 @@ def test_durations_and_refusals(lake: str) -> None:
 
 
 def test_cli_compact_json_and_exit_codes(lake: str) -> None:
-    proc = subprocess.run([str(EDGELAKE), "compact", "--lake", lake, "--older-than", "0", "--table", "cloudfront",
-                           "--table", "manifest", "--json"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            str(EDGELAKE),
+            "compact",
+            "--lake",
+            lake,
+            "--older-than",
+            "0",
+            "--table",
+            "cloudfront",
+            "--table",
+            "manifest",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["retention_hours"] == 168
     assert out["cutoff"] == datetime.now(UTC).date().isoformat()
     assert set(out["tables"]) == {"cloudfront", "manifest"}
     cf = out["tables"]["cloudfront"]
-    assert cf["rows_before"] == cf["rows_after"] == len(OLD_DAYS + YOUNG_DAYS) * OBJECTS_PER_DAY * \
-        RECORDS_PER_OBJECT + RECORDS_PER_OBJECT - 1
+    assert (
+        cf["rows_before"]
+        == cf["rows_after"]
+        == len(OLD_DAYS + YOUNG_DAYS) * OBJECTS_PER_DAY * RECORDS_PER_OBJECT + RECORDS_PER_OBJECT - 1
+    )
     assert cf["files_after"] == 4 and cf["files_before"] == 4 * OBJECTS_PER_DAY + 1
     assert {"bytes_before", "bytes_after", "seconds", "vacuumed"} <= set(cf)
 
-    refused = subprocess.run([str(EDGELAKE), "compact", "--lake", lake, "--retention", "10m"],
-                             capture_output=True, text=True, timeout=120)
+    refused = subprocess.run(
+        [str(EDGELAKE), "compact", "--lake", lake, "--retention", "10m"], capture_output=True, text=True, timeout=120
+    )
     assert refused.returncode == 2
     assert "at least 1h" in refused.stderr
 

@@ -82,8 +82,9 @@ def assert_exactly_once(lake: str, ids: list[str], objects: list[str], *, realti
     assert sorted(got) == sorted(ids), "cloudfront rows are not exactly the input requests"
     rejects = L.scan("rejects").select("source_file", "source_line", "reason_code").collect()
     per_object = rejects.filter(pl.col("source_file").is_in(objects)).group_by("source_file").len()
-    assert per_object.height == len(objects) and per_object.get_column("len").to_list() == [1] * len(objects), \
+    assert per_object.height == len(objects) and per_object.get_column("len").to_list() == [1] * len(objects), (
         "each object's garbage line must be one reject"
+    )
     manifest = L.scan("manifest").select("object_uri").collect().get_column("object_uri").to_list()
     assert sorted(manifest) == sorted(objects), "each object must be in the manifest once"
     if realtime:
@@ -101,8 +102,7 @@ def env_with(**extra: str) -> dict[str, str]:
 
 
 def start(args: Sequence[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(EDGELAKE), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen([str(EDGELAKE), *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 240) -> tuple[int, str, str]:
@@ -186,8 +186,11 @@ def test_a_commit_that_loses_to_a_schema_change_is_made_again(tmp_path: Path) ->
     code_a, out_a, err_a = finish(a)
     assert code_a == 1, err_a
     assert summary_of(out_a)["commit_retries"] >= 1  # the race really happened, and was lost, and retried
-    assert_exactly_once(lake, request_ids("seed", 1) + request_ids("a", 3) + request_ids("b", 2),
-                        [*cf_objects(tmp_path / "src", "seed", 1), *a_paths, *b_paths])
+    assert_exactly_once(
+        lake,
+        request_ids("seed", 1) + request_ids("a", 3) + request_ids("b", 2),
+        [*cf_objects(tmp_path / "src", "seed", 1), *a_paths, *b_paths],
+    )
     extra = Lake(lake).scan("cloudfront").filter(pl.col("x_new_field").is_not_null()).collect()
     assert sorted(extra.get_column("x_edge_request_id").to_list()) == sorted(request_ids("b", 2))
 
@@ -200,8 +203,10 @@ def test_a_run_whose_commit_keeps_losing_fails_and_the_next_run_completes_it(tmp
     assert finish(start(ingest_args(seed, lake), env_with()))[0] == 1
     a_paths = cf_objects(tmp_path / "src", "a", 2)
     b_paths = cf_objects(tmp_path / "src", "b", 1, fields=(*CF_FIELDS_33, "x-new-field"))
-    a = start(ingest_args(a_paths, lake), env_with(EDGELAKE_HOLD_AT=f"commit-snapshot-cloudfront@{hold}",
-                                                    EDGELAKE_COMMIT_DEADLINE="0"))
+    a = start(
+        ingest_args(a_paths, lake),
+        env_with(EDGELAKE_HOLD_AT=f"commit-snapshot-cloudfront@{hold}", EDGELAKE_COMMIT_DEADLINE="0"),
+    )
     wait_for(hold / "commit-snapshot-cloudfront.reached", a)
     assert finish(start(ingest_args(b_paths, lake), env_with()))[0] == 1
     (hold / "commit-snapshot-cloudfront.release").touch()
@@ -211,8 +216,9 @@ def test_a_run_whose_commit_keeps_losing_fails_and_the_next_run_completes_it(tmp
     assert not set(a_paths) & set(manifest)
     code, _, err = finish(start(ingest_args(a_paths, lake), env_with()))
     assert code == 1, err
-    assert_exactly_once(lake, request_ids("seed", 1) + request_ids("a", 2) + request_ids("b", 1),
-                        [*seed, *a_paths, *b_paths])
+    assert_exactly_once(
+        lake, request_ids("seed", 1) + request_ids("a", 2) + request_ids("b", 1), [*seed, *a_paths, *b_paths]
+    )
 
 
 def test_compaction_that_loses_to_a_reingest_is_planned_again(tmp_path: Path) -> None:
@@ -222,8 +228,10 @@ def test_compaction_that_loses_to_a_reingest_is_planned_again(tmp_path: Path) ->
     paths = cf_objects(src, "a", 4)
     for p in paths:  # one run per object: several small files per partition, something to merge
         assert finish(start(ingest_args([p], lake), env_with()))[0] == 1
-    compaction = start(["compact", "--lake", lake, "--older-than", "0", "--table", "cloudfront", "--json"],
-                       env_with(EDGELAKE_HOLD_AT=f"commit-snapshot-cloudfront@{hold}"))
+    compaction = start(
+        ["compact", "--lake", lake, "--older-than", "0", "--table", "cloudfront", "--json"],
+        env_with(EDGELAKE_HOLD_AT=f"commit-snapshot-cloudfront@{hold}"),
+    )
     wait_for(hold / "commit-snapshot-cloudfront.reached", compaction)
     # Object 0 changes: its records get new ids. Re-ingesting deletes its old rows from the same files.
     changed = Path(paths[0])
@@ -263,8 +271,9 @@ def test_two_compactions_take_turns(tmp_path: Path) -> None:
     assert code_a == 0, err_a
     report = json.loads(out_a)["tables"]["cloudfront"]
     assert report["files_removed"] >= 2 and report["rows_after"] == report["rows_before"] == 4 * RECORDS
-    assert sorted(Lake(lake).scan("cloudfront").collect().get_column("x_edge_request_id")) == \
-        sorted(request_ids("a", 4))
+    assert sorted(Lake(lake).scan("cloudfront").collect().get_column("x_edge_request_id")) == sorted(
+        request_ids("a", 4)
+    )
 
 
 def test_a_dead_compactions_claim_is_taken_over_after_its_lease(tmp_path: Path) -> None:
@@ -303,8 +312,24 @@ def everybody_at_once(tmp_path: Path, lake: str) -> None:
     # One commit per object: more commits, more chances to collide.
     one_by_one = env_with(EDGELAKE_GROUP_OBJECTS="1")
     procs = [start(ingest_args(paths[:2], lake), one_by_one) for paths in writers.values()]
-    procs.append(start(["follow", str(rt_dir), "--lake", lake, "--realtime-fields", fields,
-                        "--distribution-id", "EDFDVBD6EXAMPLE", "--once", "--flush-interval", "0"], env_with()))
+    procs.append(
+        start(
+            [
+                "follow",
+                str(rt_dir),
+                "--lake",
+                lake,
+                "--realtime-fields",
+                fields,
+                "--distribution-id",
+                "EDFDVBD6EXAMPLE",
+                "--once",
+                "--flush-interval",
+                "0",
+            ],
+            env_with(),
+        )
+    )
     procs += [start(ingest_args(paths[2:], lake), one_by_one) for paths in writers.values()]
     compactions = [start(["compact", "--lake", lake, "--older-than", "0", "--json"], env_with()) for _ in range(2)]
     retries = 0
@@ -360,15 +385,17 @@ def test_two_writers_creating_the_same_table_on_s3(tmp_path: Path, s3_env: S3Ser
     held.release()
     code_a, _, err_a = finish(a)
     assert code_a == 1, err_a
-    refused = [s for s in proxy.seen if s.path.endswith("/cloudfront/_delta_log/00000000000000000000.json")
-               and s.method == "PUT"]
+    refused = [
+        s
+        for s in proxy.seen
+        if s.path.endswith("/cloudfront/_delta_log/00000000000000000000.json") and s.method == "PUT"
+    ]
     assert refused and refused[0].status == 412 and refused[0].conditional  # S3 refused A's late create
     assert_exactly_once(lake, request_ids("a", 2) + request_ids("b", 2), [*a_paths, *b_paths])
 
 
 @pytest.mark.s3
-def test_every_delta_commit_on_s3_is_a_conditional_put(tmp_path: Path, s3_env: S3Server,
-                                                        proxy: FaultProxy) -> None:
+def test_every_delta_commit_on_s3_is_a_conditional_put(tmp_path: Path, s3_env: S3Server, proxy: FaultProxy) -> None:
     lake = f"s3://{s3_env.make_bucket('lake')}/edge"
     paths = cf_objects(tmp_path / "src", "a", 2)
     code, _, err = finish(start(ingest_args(paths, lake), env_with(AWS_ENDPOINT_URL_S3=proxy.endpoint_url)))
@@ -381,13 +408,13 @@ def test_every_delta_commit_on_s3_is_a_conditional_put(tmp_path: Path, s3_env: S
 
 
 @pytest.mark.s3
-def test_a_store_without_conditional_writes_is_refused(tmp_path: Path, s3_env: S3Server,
-                                                       proxy: FaultProxy) -> None:
+def test_a_store_without_conditional_writes_is_refused(tmp_path: Path, s3_env: S3Server, proxy: FaultProxy) -> None:
     """A store that takes a second If-None-Match put is refused before anything is committed."""
     lake = f"s3://{s3_env.make_bucket('lake')}/edge"
     proxy.accept(path="/_edgelake_probe/", methods=["PUT"])
-    code, _, err = finish(start(ingest_args(cf_objects(tmp_path / "src", "a", 1), lake),
-                                env_with(AWS_ENDPOINT_URL_S3=proxy.endpoint_url)))
+    code, _, err = finish(
+        start(ingest_args(cf_objects(tmp_path / "src", "a", 1), lake), env_with(AWS_ENDPOINT_URL_S3=proxy.endpoint_url))
+    )
     assert code == 2, err
     assert "does not honour conditional writes" in err and "refuses to write there" in err
     assert Lake(lake).open("cloudfront") is None and Lake(lake).open("manifest") is None

@@ -19,15 +19,22 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from pipeline import queries, schemas
+from pipeline import queries, resources, schemas
 from pipeline.console import Console, history_path, main
 from pipeline.ingest import ingest
 from pipeline.sqltext import is_complete, mask, one_line, split_sql
 
 ROOT = Path(__file__).resolve().parent.parent
 EDGELAKE = str(Path(sys.executable).parent / "edgelake")
-STATUS_TABLE = ["sc_status | n", "----------+--", "200       | 4", "304       | 1", "502       | 3",
-                "NULL      | 3", "(4 rows)"]
+STATUS_TABLE = [
+    "sc_status | n",
+    "----------+--",
+    "200       | 4",
+    "304       | 1",
+    "502       | 3",
+    "NULL      | 3",
+    "(4 rows)",
+]
 STATUS_SQL = "SELECT sc_status, count(*) AS n FROM cloudfront GROUP BY 1 ORDER BY 1;"
 TINY_QUERY = """\
 -- name: status-count
@@ -79,7 +86,7 @@ def tiny_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     sql_dir = tmp_path / "sql"
     sql_dir.mkdir()
     (sql_dir / "status-count.sql").write_text(TINY_QUERY, encoding="utf-8")
-    monkeypatch.setattr(queries, "SQL_DIR", sql_dir)
+    monkeypatch.setattr(resources, "SQL_DIR", sql_dir)
     queries.catalog.cache_clear()
     yield sql_dir
     queries.catalog.cache_clear()
@@ -94,7 +101,13 @@ def test_split_sql_cuts_at_semicolons_outside_strings_and_comments() -> None:
     assert mask("a 'b;c' -- d\ne") == ("a ''''' -- d\ne".replace("-- d", "    "), None)
     assert mask("x /* never closed")[1] == "/*"
     assert [is_complete(t) for t in ("SELECT 1;", "SELECT 1", ".tables", "", "SELECT ';'", "SELECT 1; -- done")] == [
-        True, False, True, True, False, True]
+        True,
+        False,
+        True,
+        True,
+        False,
+        True,
+    ]
 
 
 def test_one_line_drops_duckdbs_caret_pointer() -> None:
@@ -117,8 +130,13 @@ def test_statement_spanning_lines_runs_when_its_semicolon_arrives(session: Sessi
 
 
 def test_write_attempts_are_refused_and_the_console_goes_on(session: Session) -> None:
-    failures = session.feed("DELETE FROM waf;", "CREATE TABLE t AS SELECT 1;", "COPY cloudfront TO 'x.csv';",
-                            "SELECT * FROM read_csv('/etc/passwd');", "SELECT 1 AS still_here;")
+    failures = session.feed(
+        "DELETE FROM waf;",
+        "CREATE TABLE t AS SELECT 1;",
+        "COPY cloudfront TO 'x.csv';",
+        "SELECT * FROM read_csv('/etc/passwd');",
+        "SELECT 1 AS still_here;",
+    )
     out, err = session.take()
     assert failures == 4
     assert out == ["still_here", "----------", "1         ", "(1 row)"]
@@ -130,8 +148,18 @@ def test_write_attempts_are_refused_and_the_console_goes_on(session: Session) ->
 
 
 def test_errors_are_one_line_each(session: Session) -> None:
-    assert session.feed("SELEC 1;", "SELECT nope FROM cloudfront;", "SELECT * FROM cloudfrnt;", ".bogus",
-                        ".schema cloudfrnt", ".format xml", ".maxrows many") == 7
+    assert (
+        session.feed(
+            "SELEC 1;",
+            "SELECT nope FROM cloudfront;",
+            "SELECT * FROM cloudfrnt;",
+            ".bogus",
+            ".schema cloudfrnt",
+            ".format xml",
+            ".maxrows many",
+        )
+        == 7
+    )
     out, err = session.take()
     assert out == []
     assert err == [
@@ -149,8 +177,12 @@ def test_errors_are_one_line_each(session: Session) -> None:
 def test_results_polars_cannot_import_still_render(session: Session) -> None:
     assert session.feed("SELECT 1 AS a, 2 AS a, INTERVAL '1 day 90 minutes' AS i, NULL::INTERVAL AS n;") == 0
     out, _ = session.take()
-    assert out == ["a | a_1 | i              | n   ", "--+-----+----------------+-----",
-                   "1 | 2   | 1 day 01:30:00 | NULL", "(1 row)"]
+    assert out == [
+        "a | a_1 | i              | n   ",
+        "--+-----+----------------+-----",
+        "1 | 2   | 1 day 01:30:00 | NULL",
+        "(1 row)",
+    ]
 
 
 # --- dot-commands ----------------------------------------------------------------------------------
@@ -171,7 +203,8 @@ def test_schema_shows_columns_types_and_descriptions(session: Session) -> None:
     assert out[0] == f"cloudfront: {sch.description}"
     rows = [line.split(None, 2) for line in out if line.startswith("  ") and not line.startswith("  partitioned")]
     assert [(r[0], r[1], r[2] if len(r) > 2 else "") for r in rows] == [
-        (c.name, c.type_text, c.description) for c in sch.columns]
+        (c.name, c.type_text, c.description) for c in sch.columns
+    ]
     assert session.feed(".schema edge_requests") == 0
     out, _ = session.take()
     assert out[0] == "edge_requests: view"
@@ -182,13 +215,21 @@ def test_formats_timer_and_output_file(session: Session, tmp_path: Path) -> None
     query = "SELECT sc_status, count(*) AS n FROM cloudfront WHERE sc_status >= 300 GROUP BY 1 ORDER BY 1;"
     assert session.feed(".format csv", query, ".format json", query, ".format markdown", query) == 0
     out, err = session.take()
-    assert out == ["sc_status,n", "304,1", "502,3",
-                   '[{"sc_status": 304, "n": 1}, {"sc_status": 502, "n": 3}]',
-                   "| sc_status | n |", "|---|---|", "| 304 | 1 |", "| 502 | 3 |"]
+    assert out == [
+        "sc_status,n",
+        "304,1",
+        "502,3",
+        '[{"sc_status": 304, "n": 1}, {"sc_status": 502, "n": 3}]',
+        "| sc_status | n |",
+        "|---|---|",
+        "| 304 | 1 |",
+        "| 502 | 3 |",
+    ]
     assert err == []
     target = tmp_path / "result.csv"
-    assert session.feed(".format csv", f".output '{target}'", query, ".output", ".timer on", ".format table",
-                        query) == 0
+    assert (
+        session.feed(".format csv", f".output '{target}'", query, ".output", ".timer on", ".format table", query) == 0
+    )
     out, err = session.take()
     assert target.read_text(encoding="utf-8") == "sc_status,n\n304,1\n502,3\n"
     assert re.fullmatch(r"\(2 rows, \d+\.\d{3} s\)", out[-1])
@@ -214,15 +255,29 @@ def test_wide_and_long_results_are_cut_to_the_screen(lake: str) -> None:
 def test_named_queries_list_and_run(session: Session, tiny_query: Path) -> None:
     assert session.feed(".queries") == 0
     out, _ = session.take()
-    assert out == ["status-count: Requests per status code, from a lower bound.",
-                   "    min_status=<int> (default 0) Lowest status counted.",
-                   "    bucket=<text> [hour|day] (default None) Unused grouping, here for completion of choices."]
+    assert out == [
+        "status-count: Requests per status code, from a lower bound.",
+        "    min_status=<int> (default 0) Lowest status counted.",
+        "    bucket=<text> [hour|day] (default None) Unused grouping, here for completion of choices.",
+    ]
     assert session.feed(".run status-count min_status=300") == 0
     out, _ = session.take()
-    assert out == ["sc_status | requests", "----------+---------", "304       | 1       ", "502       | 3       ",
-                   "(2 rows)"]
-    failures = session.feed(".run status-count min_status=abc", ".run status-count colour=red", ".run",
-                            ".run no-such-query", ".engine polars", ".run status-count", ".engine spark")
+    assert out == [
+        "sc_status | requests",
+        "----------+---------",
+        "304       | 1       ",
+        "502       | 3       ",
+        "(2 rows)",
+    ]
+    failures = session.feed(
+        ".run status-count min_status=abc",
+        ".run status-count colour=red",
+        ".run",
+        ".run no-such-query",
+        ".engine polars",
+        ".run status-count",
+        ".engine spark",
+    )
     out, err = session.take()
     assert failures == 6
     assert err == [
@@ -278,15 +333,26 @@ def test_script_mode_exit_status(lake: str) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert main(lake, stdin=io.StringIO(STATUS_SQL + "\n"), stdout=out, stderr=err) == 0
     assert out.getvalue().splitlines() == STATUS_TABLE
-    good = subprocess.run([EDGELAKE, "console", "--lake", lake], input="SELECT 41 + 1 AS answer;\n",
-                          capture_output=True, text=True, timeout=60)
+    good = subprocess.run(
+        [EDGELAKE, "console", "--lake", lake],
+        input="SELECT 41 + 1 AS answer;\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (good.returncode, good.stdout, good.stderr) == (0, "answer\n------\n42    \n(1 row)\n", "")
-    bad = subprocess.run([EDGELAKE, "console", "--lake", lake], input="SELECT 1 AS ok;\nDROP VIEW waf;\n",
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [EDGELAKE, "console", "--lake", lake],
+        input="SELECT 1 AS ok;\nDROP VIEW waf;\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 1
     assert bad.stdout.startswith("ok\n")
     assert bad.stderr.splitlines() == [
-        "Error: line 2: only queries are allowed here (got a DROP statement); the lake is read-only"]
+        "Error: line 2: only queries are allowed here (got a DROP statement); the lake is read-only"
+    ]
 
 
 def test_terminal_session_end_to_end(lake: str, tmp_path: Path) -> None:
@@ -294,8 +360,9 @@ def test_terminal_session_end_to_end(lake: str, tmp_path: Path) -> None:
     env = {**os.environ, "EDGELAKE_HISTORY": str(history), "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm"}
 
     def spawn() -> pexpect.spawn:
-        child = pexpect.spawn(EDGELAKE, ["console", "--lake", lake], env=env, encoding="utf-8", timeout=30,
-                              dimensions=(40, 120))
+        child = pexpect.spawn(
+            EDGELAKE, ["console", "--lake", lake], env=env, encoding="utf-8", timeout=30, dimensions=(40, 120)
+        )
         child.expect("Ctrl-D quits")
         child.expect("edgelake>")
         return child
@@ -338,4 +405,4 @@ def test_queries_lists_every_named_query_of_the_project(session: Session) -> Non
     assert session.feed(".queries") == 0
     out, _ = session.take()
     listed = [line.split(":", 1)[0] for line in out if not line.startswith(" ")]
-    assert listed == (list(named) or [f"no named queries yet (files {queries.SQL_DIR}/*.sql)".split(":", 1)[0]])
+    assert listed == (list(named) or [f"no named queries yet (files {resources.SQL_DIR}/*.sql)".split(":", 1)[0]])

@@ -37,9 +37,24 @@ VOLATILE = {"ingested_at", "run_id", "last_modified"}
 
 def _nightly(src: Path, lake: Path, workers: int = 1, **env: str) -> subprocess.CompletedProcess[str]:
     full = {**os.environ, "EDGELAKE_GROUP_OBJECTS": "3", **env}
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", "nightly", str(src), "--lake", str(lake),
-                           "--workers", str(workers), "--json"], capture_output=True, text=True, env=full,
-                          timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "nightly",
+            str(src),
+            "--lake",
+            str(lake),
+            "--workers",
+            str(workers),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=120,
+    )
 
 
 def snapshot(lake: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -75,8 +90,9 @@ def clean(src: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list
 
 @pytest.mark.parametrize("point", [p for p in POINTS if p not in ("after-forget", "after-commit-realtime")])
 @pytest.mark.parametrize("nth", [1, 2])
-def test_kill_at_each_commit_step_then_resume(point: str, nth: int, src: Path, clean: dict[str, Any],
-                                              tmp_path: Path) -> None:
+def test_kill_at_each_commit_step_then_resume(
+    point: str, nth: int, src: Path, clean: dict[str, Any], tmp_path: Path
+) -> None:
     lake = tmp_path / "lake"
     crashed = _nightly(src, lake, EDGELAKE_CRASH_AT=f"{point}:{nth}")
     if crashed.returncode != -signal.SIGKILL:
@@ -112,9 +128,23 @@ def test_kill_at_random_moments(src: Path, clean: dict[str, Any], tmp_path: Path
     lake = tmp_path / "lake"
     env = {**os.environ, "EDGELAKE_GROUP_OBJECTS": "2"}
     for _ in range(4):
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "nightly", str(src), "--lake", str(lake),
-                                 "--workers", "1", "--json"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "nightly",
+                str(src),
+                "--lake",
+                str(lake),
+                "--workers",
+                "1",
+                "--json",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         time.sleep(rng.uniform(0.3, 2.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
@@ -143,13 +173,18 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def test_a_killed_worker_process_is_reported_and_the_rerun_completes(src: Path, clean: dict[str, Any],
-                                                                     tmp_path: Path) -> None:
+def test_a_killed_worker_process_is_reported_and_the_rerun_completes(
+    src: Path, clean: dict[str, Any], tmp_path: Path
+) -> None:
     lake = tmp_path / "lake"
     env = {**os.environ, "EDGELAKE_GROUP_OBJECTS": "3"}
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "nightly", str(src), "--lake", str(lake),
-                             "--workers", "2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "nightly", str(src), "--lake", str(lake), "--workers", "2", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     deadline = time.monotonic() + 30
     killed = False
     while not killed and time.monotonic() < deadline and proc.poll() is None:

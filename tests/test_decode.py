@@ -27,8 +27,20 @@ def _reference(value: str | None) -> str | None:
         return value
 
 
-VALUES = ["Mozilla/5.0%20(X11;%20Linux)", "curl/8.4.0", None, "caf%C3%A9", "%FF%FE", "%G1%2",
-          "redirect=https%253A%252F%252Fexample.com", "plain", "%7Bjson%7D", "", "a%2Fb%2Fc", "%"]
+VALUES = [
+    "Mozilla/5.0%20(X11;%20Linux)",
+    "curl/8.4.0",
+    None,
+    "caf%C3%A9",
+    "%FF%FE",
+    "%G1%2",
+    "redirect=https%253A%252F%252Fexample.com",
+    "plain",
+    "%7Bjson%7D",
+    "",
+    "a%2Fb%2Fc",
+    "%",
+]
 
 
 @pytest.mark.parametrize("pattern", ["dense", "sparse", "every", "nothing", "only-invalid"])
@@ -63,8 +75,9 @@ def test_one_query_typing_gives_the_step_by_step_rows(tmp_path: Path, monkeypatc
     # produce the same rows, so the same inputs are ingested once with the fused path switched off.
     cloudfront = [str(p) for p in sorted((SAMPLES / "aws-docs").glob("EMLARXS9EXAMPLE.*"))]
     cloudfront += [str(SAMPLES / "aws-docs" / "v2-example.json"), str(SAMPLES / "cloudfront")]
-    realtime = IngestOptions(source="realtime", realtime_fields=load_fields(str(SAMPLES / "realtime" /
-                                                                             "realtime-config.json")))
+    realtime = IngestOptions(
+        source="realtime", realtime_fields=load_fields(str(SAMPLES / "realtime" / "realtime-config.json"))
+    )
     # a delivery with one value that does not fit its type: that chunk goes step by step
     lines = (SAMPLES / "aws-docs" / "EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9").read_text().splitlines()
     fields = lines[2].split("\t")

@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from helpers import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -80,8 +81,7 @@ def test_behaviors_in_precedence_order_default_last(sample: dict[str, pl.DataFra
     assert b["precedence"].to_list() == [0, 1, 2, 3, 4]
     assert b["path_pattern"].to_list() == ["/api/*", "/static/*", "/upload/*", "/img/?.png", "*"]
     assert b["is_default"].to_list() == [False, False, False, False, True]
-    assert b["target_origin_id"].to_list() == [
-        "api-group", "static-s3", "api-primary", "static-s3", "web-group"]
+    assert b["target_origin_id"].to_list() == ["api-group", "static-s3", "api-primary", "static-s3", "web-group"]
     assert b["target_is_group"].to_list() == [True, False, False, False, True]
 
 
@@ -96,8 +96,7 @@ def test_behavior_settings(sample: dict[str, pl.DataFrame]) -> None:
     api = rows["/api/*"]
     assert api["cached_methods"] == ["HEAD", "GET", "OPTIONS"]
     assert api["function_events"] == ["viewer-request:function", "origin-response:lambda"]
-    assert api["realtime_log_config_arn"] == (
-        "arn:aws:cloudfront::111122223333:realtime-log-config/edgelake-api")
+    assert api["realtime_log_config_arn"] == ("arn:aws:cloudfront::111122223333:realtime-log-config/edgelake-api")
     assert api["compress"] is False
     assert rows["*"]["function_events"] == ["viewer-request:function"]
     assert rows["*"]["response_headers_policy_id"] == "67f7725c-6f97-4210-82d7-5512b31e9d03"
@@ -181,10 +180,12 @@ def test_id_that_contradicts_the_file() -> None:
 
 
 def test_minimal_config_gives_nulls() -> None:
-    minimal = {"DistributionConfig": {
-        "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": "o.example.com"}]},
-        "DefaultCacheBehavior": {"TargetOriginId": "o"},
-    }}
+    minimal = {
+        "DistributionConfig": {
+            "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": "o.example.com"}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "o"},
+        }
+    }
     t = read_distribution_config(_bytes(minimal), uri="m.json", distribution_id="EMIN").tables
     d = t["distributions"].row(0, named=True)
     assert d["aliases"] is None and d["enabled"] is None and d["config_etag"] is None
@@ -241,18 +242,24 @@ def _no_default(cfg: dict[str, Any]) -> None:
     del cfg["DefaultCacheBehavior"]
 
 
-@pytest.mark.parametrize(("change", "pattern"), [
-    (_set_target, r"CacheBehaviors\.Items\[1\]\.TargetOriginId of the behavior for '/static/\*' "
-                  r"names 'no-such-origin'"),
-    (_set_member, r"origin group 'api-group' names origin 'ghost'"),
-    (_three_members, r"lists 3 origins; an origin group has exactly two"),
-    (_bad_enabled, r"DistributionConfig\.Enabled should be true or false, not the string 'yes'"),
-    (_bad_quantity, r"Aliases\.Quantity is 2 but Items has 1 entries"),
-    (_dup_origin, r"repeats origin id 'web-primary'"),
-    (_bad_timeout, r"Origins\.Items\[0\]\.ConnectionTimeout should be a whole number, not the number 1\.5"),
-    (_bad_code, r"StatusCodes\.Items\[0\] is 99999, out of range"),
-    (_no_default, r"DefaultCacheBehavior is missing"),
-])
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        (
+            _set_target,
+            r"CacheBehaviors\.Items\[1\]\.TargetOriginId of the behavior for '/static/\*' "
+            r"names 'no-such-origin'",
+        ),
+        (_set_member, r"origin group 'api-group' names origin 'ghost'"),
+        (_three_members, r"lists 3 origins; an origin group has exactly two"),
+        (_bad_enabled, r"DistributionConfig\.Enabled should be true or false, not the string 'yes'"),
+        (_bad_quantity, r"Aliases\.Quantity is 2 but Items has 1 entries"),
+        (_dup_origin, r"repeats origin id 'web-primary'"),
+        (_bad_timeout, r"Origins\.Items\[0\]\.ConnectionTimeout should be a whole number, not the number 1\.5"),
+        (_bad_code, r"StatusCodes\.Items\[0\] is 99999, out of range"),
+        (_no_default, r"DefaultCacheBehavior is missing"),
+    ],
+)
 def test_invalid_configs_name_file_and_path(change: Any, pattern: str) -> None:
     with pytest.raises(ConfigError, match=pattern) as err:
         read_distribution_config(_mutated(change), uri=URI)
@@ -271,19 +278,22 @@ def test_bad_last_modified_time() -> None:
     assert t["last_modified_time"][0] == datetime(2019, 12, 4, 23, 35, 41, 433000, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("data", "pattern"), [
-    (b"", r"the file is empty"),
-    (b" \n\t\n", r"the file is empty"),
-    (b'{"ETag": "\xff\xfe"}', r"not UTF-8 text \(invalid byte at offset 10\)"),
-    (b'{"ETag": "E1", "Distribution": {', r"not valid JSON \(line 1, column"),
-    (b"[1, 2]", r"the JSON document is a list of 2, not an object"),
-    (b'"text"', r"the JSON document is the string 'text', not an object"),
-    (b'{"hello": 1}', r"not a CloudFront distribution config \(top-level keys: hello\)"),
-    (b'{"DistributionList": {"Items": []}}', r"list-distributions"),
-    (b'{"Distribution": {"Id": "E1"}}', r"Distribution\.DistributionConfig is missing"),
-    (b'{"Distribution": []}', r"Distribution should be an object, not a list of 0"),
-    (b"[" * 100_000, r"not valid JSON|nested too deeply"),
-])
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        (b"", r"the file is empty"),
+        (b" \n\t\n", r"the file is empty"),
+        (b'{"ETag": "\xff\xfe"}', r"not UTF-8 text \(invalid byte at offset 10\)"),
+        (b'{"ETag": "E1", "Distribution": {', r"not valid JSON \(line 1, column"),
+        (b"[1, 2]", r"the JSON document is a list of 2, not an object"),
+        (b'"text"', r"the JSON document is the string 'text', not an object"),
+        (b'{"hello": 1}', r"not a CloudFront distribution config \(top-level keys: hello\)"),
+        (b'{"DistributionList": {"Items": []}}', r"list-distributions"),
+        (b'{"Distribution": {"Id": "E1"}}', r"Distribution\.DistributionConfig is missing"),
+        (b'{"Distribution": []}', r"Distribution should be an object, not a list of 0"),
+        (b"[" * 100_000, r"not valid JSON|nested too deeply"),
+    ],
+)
 def test_unreadable_input(data: bytes, pattern: str) -> None:
     with pytest.raises(ConfigError, match=pattern) as err:
         read_distribution_config(data, uri=URI)
@@ -300,23 +310,33 @@ def test_bad_distribution_id_argument() -> None:
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["Items", "Quantity", "Id", "TargetOriginId", "Rules", "Name", "Statement", "x"]),
-        inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["Items", "Quantity", "Id", "TargetOriginId", "Rules", "Name", "Statement", "x"]),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=20,
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(path=st.sampled_from([
-    ("Distribution", "DistributionConfig", "Origins"),
-    ("Distribution", "DistributionConfig", "OriginGroups"),
-    ("Distribution", "DistributionConfig", "CacheBehaviors"),
-    ("Distribution", "DistributionConfig", "DefaultCacheBehavior"),
-    ("Distribution", "DistributionConfig", "Aliases"),
-    ("Distribution", "LastModifiedTime"),
-    ("Distribution", "Id"),
-]), value=_json_values)
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    path=st.sampled_from(
+        [
+            ("Distribution", "DistributionConfig", "Origins"),
+            ("Distribution", "DistributionConfig", "OriginGroups"),
+            ("Distribution", "DistributionConfig", "CacheBehaviors"),
+            ("Distribution", "DistributionConfig", "DefaultCacheBehavior"),
+            ("Distribution", "DistributionConfig", "Aliases"),
+            ("Distribution", "LastModifiedTime"),
+            ("Distribution", "Id"),
+        ]
+    ),
+    value=_json_values,
+)
 def test_hostile_values_are_config_errors(path: tuple[str, ...], value: Any) -> None:
     doc = _doc(DIST_FILE)
     node = doc
@@ -332,7 +352,7 @@ def test_hostile_values_are_config_errors(path: tuple[str, ...], value: Any) -> 
             assert frame.schema == _schema_of(table)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(data=st.binary(max_size=64))
 def test_random_bytes_never_crash(data: bytes) -> None:
     for read in (lambda: read_distribution_config(data, uri=URI), lambda: read_web_acl(data, uri=URI)):
@@ -341,9 +361,11 @@ def test_random_bytes_never_crash(data: bytes) -> None:
 
 
 # --- sniffing ------------------------------------------------------------------------------------------
-_WAF_LOG_LINE = (b'{"timestamp":1700000000000,"formatVersion":1,'
-                 b'"webaclId":"arn:aws:wafv2:us-east-1:1:global/webacl/w/1","terminatingRuleId":"Default_Action",'
-                 b'"action":"ALLOW","httpRequest":{"uri":"/"}}\n')
+_WAF_LOG_LINE = (
+    b'{"timestamp":1700000000000,"formatVersion":1,'
+    b'"webaclId":"arn:aws:wafv2:us-east-1:1:global/webacl/w/1","terminatingRuleId":"Default_Action",'
+    b'"action":"ALLOW","httpRequest":{"uri":"/"}}\n'
+)
 _CF_V2_JSON_LINE = b'{"timestamp":"1700000000","DistributionId":"E2EXAMPLE1","date":"2023-11-14"}\n'
 _LEGACY_LOG = b"#Version: 1.0\n#Fields: date time x-edge-location sc-bytes\n"
 
@@ -375,14 +397,23 @@ def test_web_acl_rows(acl: pl.DataFrame) -> None:
     assert acl.columns[-1] == "source_file"
     assert acl["priority"].to_list() == [0, 1, 2, 3, 4]
     assert acl["rule_kind"].to_list() == [
-        "regular", "managed_rule_group", "managed_rule_group", "managed_rule_group", "rate_based"]
+        "regular",
+        "managed_rule_group",
+        "managed_rule_group",
+        "managed_rule_group",
+        "rate_based",
+    ]
     assert acl["action"].to_list() == ["COUNT", "NONE", "NONE", "NONE", "BLOCK"]
     assert acl["default_action"].unique().to_list() == ["ALLOW"]
     assert acl["web_acl_name"].unique().to_list() == ["edgelake-www"]
     assert acl["web_acl_arn"][0].endswith(":global/webacl/edgelake-www/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111")
     assert acl["rule_group_name"].to_list() == [
-        None, "AWSManagedRulesCommonRuleSet", "AWSManagedRulesSQLiRuleSet",
-        "AWSManagedRulesKnownBadInputsRuleSet", None]
+        None,
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesSQLiRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        None,
+    ]
     assert acl["vendor_name"].to_list() == [None, "AWS", "AWS", "AWS", None]
 
 
@@ -414,14 +445,24 @@ def test_web_acl_bare_unsorted_reference_and_excluded() -> None:
     web_acl = copy.deepcopy(_doc(ACL_FILE)["WebACL"])
     group_uuid = "0f0f0f0f-1111-2222-3333-444455556666"
     web_acl["Rules"].reverse()
-    web_acl["Rules"].append({
-        "Name": "team-rules", "Priority": 7, "OverrideAction": {"Count": {}},
-        "Statement": {"RuleGroupReferenceStatement": {
-            "ARN": f"arn:aws:wafv2:us-east-1:111122223333:global/rulegroup/team-rules/{group_uuid}",
-            "ExcludedRules": [{"Name": "BlockOldBrowsers"}]}},
-        "VisibilityConfig": {"SampledRequestsEnabled": False, "CloudWatchMetricsEnabled": True,
-                             "MetricName": "team-rules"},
-    })
+    web_acl["Rules"].append(
+        {
+            "Name": "team-rules",
+            "Priority": 7,
+            "OverrideAction": {"Count": {}},
+            "Statement": {
+                "RuleGroupReferenceStatement": {
+                    "ARN": f"arn:aws:wafv2:us-east-1:111122223333:global/rulegroup/team-rules/{group_uuid}",
+                    "ExcludedRules": [{"Name": "BlockOldBrowsers"}],
+                }
+            },
+            "VisibilityConfig": {
+                "SampledRequestsEnabled": False,
+                "CloudWatchMetricsEnabled": True,
+                "MetricName": "team-rules",
+            },
+        }
+    )
     web_acl["DefaultAction"] = {"Block": {}}
     frame = read_web_acl(_bytes(web_acl), uri="bare.json")
     assert frame["priority"].to_list() == [0, 1, 2, 3, 4, 7]
@@ -470,14 +511,17 @@ def _rules_not_list(acl: dict[str, Any]) -> None:
     acl["Rules"] = {"Quantity": 0}
 
 
-@pytest.mark.parametrize(("change", "pattern"), [
-    (_two_actions, r"WebACL\.Rules\[0\]\.Action should name exactly one action, not 2 \(Count, Block\)"),
-    (_dup_rule, r"repeats rule name 'count-wp-login-probes'"),
-    (_no_statement, r"WebACL\.Rules\[4\]\.Statement is missing"),
-    (_group_with_action, r"WebACL\.Rules\[2\]\.Action does not apply to a managed rule group rule"),
-    (_bad_limit, r"RateBasedStatement\.Limit should be a whole number, not the string '2000'"),
-    (_rules_not_list, r"WebACL\.Rules should be a list, not an object"),
-])
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        (_two_actions, r"WebACL\.Rules\[0\]\.Action should name exactly one action, not 2 \(Count, Block\)"),
+        (_dup_rule, r"repeats rule name 'count-wp-login-probes'"),
+        (_no_statement, r"WebACL\.Rules\[4\]\.Statement is missing"),
+        (_group_with_action, r"WebACL\.Rules\[2\]\.Action does not apply to a managed rule group rule"),
+        (_bad_limit, r"RateBasedStatement\.Limit should be a whole number, not the string '2000'"),
+        (_rules_not_list, r"WebACL\.Rules should be a list, not an object"),
+    ],
+)
 def test_web_acl_errors(change: Any, pattern: str) -> None:
     with pytest.raises(ConfigError, match=pattern) as err:
         read_web_acl(_acl_with(change), uri="acl.json")
@@ -486,12 +530,15 @@ def test_web_acl_errors(change: Any, pattern: str) -> None:
     assert "get-web-acl" in message or "export it again with the AWS CLI" in message
 
 
-@pytest.mark.parametrize(("data", "pattern"), [
-    (b"", r"the file is empty"),
-    (b"\xc3\x28", r"not UTF-8"),
-    (b"{", r"not valid JSON"),
-    (b"null", r"the JSON document is null, not an object"),
-])
+@pytest.mark.parametrize(
+    ("data", "pattern"),
+    [
+        (b"", r"the file is empty"),
+        (b"\xc3\x28", r"not UTF-8"),
+        (b"{", r"not valid JSON"),
+        (b"null", r"the JSON document is null, not an object"),
+    ],
+)
 def test_web_acl_unreadable(data: bytes, pattern: str) -> None:
     with pytest.raises(ConfigError, match=pattern):
         read_web_acl(data, uri="acl.json")
@@ -502,9 +549,12 @@ def test_web_acl_given_a_distribution() -> None:
         read_web_acl(DIST_FILE.read_bytes(), uri="acl.json")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(index=st.integers(0, 4), value=_json_values,
-       key=st.sampled_from(["Name", "Priority", "Action", "OverrideAction", "Statement"]))
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    index=st.integers(0, 4),
+    value=_json_values,
+    key=st.sampled_from(["Name", "Priority", "Action", "OverrideAction", "Statement"]),
+)
 def test_web_acl_hostile_values(index: int, key: str, value: Any) -> None:
     doc = _doc(ACL_FILE)
     doc["WebACL"]["Rules"][index][key] = value

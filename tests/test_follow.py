@@ -56,8 +56,7 @@ def lines(ns: Sequence[int], at: datetime | None = None) -> str:
 
 
 def opts(**kw: Any) -> FollowOptions:
-    base: dict[str, Any] = {"realtime_fields": FIELDS, "distribution_id": DIST, "flush_interval": 0.0,
-                            "once": True}
+    base: dict[str, Any] = {"realtime_fields": FIELDS, "distribution_id": DIST, "flush_interval": 0.0, "once": True}
     base.update(kw)
     return FollowOptions(**base)
 
@@ -69,8 +68,13 @@ def run(source: Path | str, lake: Path | str, **kw: Any) -> list[FlushReport]:
 
 
 def rows(lake: Path | str) -> pl.DataFrame:
-    return (Lake(str(lake)).scan("realtime").select("x_edge_request_id", "source_file", "source_line")
-            .collect().sort("source_file", "source_line"))
+    return (
+        Lake(str(lake))
+        .scan("realtime")
+        .select("x_edge_request_id", "source_file", "source_line")
+        .collect()
+        .sort("source_file", "source_line")
+    )
 
 
 def ids(lake: Path | str) -> list[str]:
@@ -187,8 +191,19 @@ def test_partial_last_line_waits_for_its_newline(tmp_path: Path) -> None:
 
 
 def _follow_cmd(source: str, lake: Path | str, *extra: str) -> list[str]:
-    return [str(EDGELAKE), "follow", source, "--lake", str(lake), "--realtime-fields", CONFIG,
-            "--distribution-id", DIST, "--json", *extra]
+    return [
+        str(EDGELAKE),
+        "follow",
+        source,
+        "--lake",
+        str(lake),
+        "--realtime-fields",
+        CONFIG,
+        "--distribution-id",
+        DIST,
+        "--json",
+        *extra,
+    ]
 
 
 def test_kill_9_at_random_moments_while_a_writer_appends(tmp_path: Path) -> None:
@@ -230,8 +245,11 @@ def test_kill_9_at_random_moments_while_a_writer_appends(tmp_path: Path) -> None
     kills = 0
     try:
         while not stop.is_set():
-            proc = subprocess.Popen(_follow_cmd(str(src), lake, "--flush-interval", "0.15s", "--max-batch", "400"),
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                _follow_cmd(str(src), lake, "--flush-interval", "0.15s", "--max-batch", "400"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(rng.uniform(0.6, 1.6))
             proc.kill()
             proc.wait()
@@ -258,14 +276,16 @@ def test_a_crash_between_the_rows_and_the_rollup_is_repaired(tmp_path: Path, ste
     src.mkdir()
     (src / "a.log").write_text(lines(range(5)) + BAD + "\n" + lines(range(5, 12)))
     env = {**os.environ, "EDGELAKE_FOLLOW_KILL_AFTER": step}
-    killed = subprocess.run(_follow_cmd(str(src), lake, "--once", "--max-batch", "8"), env=env,
-                            capture_output=True, text=True, timeout=60)
+    killed = subprocess.run(
+        _follow_cmd(str(src), lake, "--once", "--max-batch", "8"), env=env, capture_output=True, text=True, timeout=60
+    )
     assert killed.returncode == -9
     before = Lake(str(lake))
     app = app_id(str(src / "a.log"))
     assert (before.committed_version("rollup_minute", app) or 0) < (before.committed_version("realtime", app) or 0)
-    done = subprocess.run(_follow_cmd(str(src), lake, "--once", "--max-batch", "8"), capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        _follow_cmd(str(src), lake, "--once", "--max-batch", "8"), capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert ids(lake) == rid(range(12))
     assert rejects(lake) == [(str(src / "a.log"), 6, "field_count")]
@@ -298,12 +318,12 @@ def test_stdin_drops_a_resent_record_and_resumes_its_batch_numbers(tmp_path: Pat
 def test_stdin_rollup_lost_in_a_crash_is_recomputed_from_the_rows(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     env = {**os.environ, "EDGELAKE_FOLLOW_KILL_AFTER": "realtime:1"}
-    killed = subprocess.run(_follow_cmd("-", lake), input=lines(range(9)), env=env, capture_output=True,
-                            text=True, timeout=60)
+    killed = subprocess.run(
+        _follow_cmd("-", lake), input=lines(range(9)), env=env, capture_output=True, text=True, timeout=60
+    )
     assert killed.returncode == -9
     assert Lake(str(lake)).committed_version("rollup_minute", STDIN_APP) is None
-    out = subprocess.run(_follow_cmd("-", lake), input=lines(range(9, 11)), capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(_follow_cmd("-", lake), input=lines(range(9, 11)), capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "recomputed it from their 9 rows" in out.stderr
     assert ids(lake) == rid(range(11))
@@ -322,8 +342,7 @@ def test_stdin_duplicates_across_parse_chunks_of_one_batch(tmp_path: Path, monke
         fh.write(text.encode())
     reports: list[FlushReport] = []
     with os.fdopen(read_fd, "rb") as stdin:
-        follow("-", str(tmp_path / "lake"), opts(flush_interval=10.0, once=False), on_flush=reports.append,
-               stdin=stdin)
+        follow("-", str(tmp_path / "lake"), opts(flush_interval=10.0, once=False), on_flush=reports.append, stdin=stdin)
     assert len(reports) == 1
     assert (reports[0].records, reports[0].duplicates, reports[0].lines) == (45, 4, 49)
     assert ids(tmp_path / "lake") == rid(range(45))
@@ -343,8 +362,12 @@ def test_s3_prefix_with_gzip_objects_appearing_over_time(s3_env: Any, tmp_path: 
         return key
 
     keys = [put(10, range(0, 40)), put(11, range(40, 75), compress=False)]
-    proc = subprocess.Popen(_follow_cmd(f"s3://{prefix}", lake, "--flush-interval", "0.2s", "--idle-exit", "3"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        _follow_cmd(f"s3://{prefix}", lake, "--flush-interval", "0.2s", "--idle-exit", "3"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     first = json.loads(proc.stdout.readline())  # the follower is running and has taken the first objects
     assert first["records"] == 75
@@ -357,26 +380,28 @@ def test_s3_prefix_with_gzip_objects_appearing_over_time(s3_env: Any, tmp_path: 
     assert ids(lake) == rid(range(150))
     for key in keys:
         assert Lake(lake).committed_version("realtime", app_id(f"s3://{key}")) == fs.size(key)
-    again = subprocess.run(_follow_cmd(f"s3://{prefix}", lake, "--once"), capture_output=True, text=True,
-                           timeout=60)
+    again = subprocess.run(_follow_cmd(f"s3://{prefix}", lake, "--once"), capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert again.stdout == ""  # every object was already in the lake
     assert_rollup_matches_raw(lake)
 
 
 def test_rollup_counts_cacheable_hits_and_bytes() -> None:
-    frame = pl.DataFrame({
-        "timestamp": [BASE, BASE + timedelta(seconds=30), BASE + timedelta(seconds=61), BASE],
-        "distribution_id": [DIST] * 4,
-        "cache_behavior_path_pattern": ["/api/*", "/api/*", "/api/*", None],
-        "x_host_header": ["www.example.com"] * 4,
-        "sc_status": [200, 200, 200, 502],
-        "sc_bytes": [100, 50, None, 7],
-        "cs_method": ["GET", "GET", "POST", "GET"],
-        "x_edge_response_result_type": ["Hit", "Miss", "Miss", "Error"],
-        "cs_protocol": ["https"] * 4,
-        "x_edge_detailed_result_type": ["Hit", "Miss", "Miss", "OriginConnectError"],
-    }, schema_overrides={"sc_status": pl.Int16, "timestamp": pl.Datetime("us", "UTC")})
+    frame = pl.DataFrame(
+        {
+            "timestamp": [BASE, BASE + timedelta(seconds=30), BASE + timedelta(seconds=61), BASE],
+            "distribution_id": [DIST] * 4,
+            "cache_behavior_path_pattern": ["/api/*", "/api/*", "/api/*", None],
+            "x_host_header": ["www.example.com"] * 4,
+            "sc_status": [200, 200, 200, 502],
+            "sc_bytes": [100, 50, None, 7],
+            "cs_method": ["GET", "GET", "POST", "GET"],
+            "x_edge_response_result_type": ["Hit", "Miss", "Miss", "Error"],
+            "cs_protocol": ["https"] * 4,
+            "x_edge_detailed_result_type": ["Hit", "Miss", "Miss", "OriginConnectError"],
+        },
+        schema_overrides={"sc_status": pl.Int16, "timestamp": pl.Datetime("us", "UTC")},
+    )
     got = rollup(frame).sort("minute", "behavior")
     assert got.select("minute", "behavior", "sc_status", "requests", "cacheable", "hits", "bytes").rows() == [
         (BASE, "/api/*", 200, 2, 2, 1, 150),
@@ -396,7 +421,8 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
         parse_duration("soon")
     with pytest.raises(UsageError, match="max-batch"):
         opts(max_batch=0)
-    out = subprocess.run(_follow_cmd(str(tmp_path / "missing"), tmp_path / "lake", "--once"),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        _follow_cmd(str(tmp_path / "missing"), tmp_path / "lake", "--once"), capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2
     assert out.stderr.startswith("edgelake: error:") and "no such directory" in out.stderr

@@ -14,11 +14,12 @@ from pipeline.readers.realtime import load_fields
 
 def test_a_batch_of_only_rejects(tmp_path: Path) -> None:
     lake = str(tmp_path / "lake")
-    opts = FollowOptions(realtime_fields=load_fields(str(REALTIME / "realtime-config.json")),
-                         distribution_id="E2EXAMPLE1", once=True)
+    opts = FollowOptions(
+        realtime_fields=load_fields(str(REALTIME / "realtime-config.json")), distribution_id="E2EXAMPLE1", once=True
+    )
     read_fd, write_fd = os.pipe()
     with os.fdopen(write_fd, "wb") as fh:  # a real pipe, as a Kinesis consumer would give
-        fh.write(b"\xff\xfe garbage\n{\"a\": 1}\n")
+        fh.write(b'\xff\xfe garbage\n{"a": 1}\n')
     with os.fdopen(read_fd, "rb") as stdin:
         follow("-", lake, opts, stdin=stdin)
     rejects = Lake(lake).scan("rejects").collect()

@@ -34,12 +34,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]
     root = tmp_path_factory.mktemp("scenario")
     scen = generate(root / "logs", seed=7, scale=SCALE)
     lake = str(root / "lake")
-    main = ingest([str(scen.cloudfront_dir), str(scen.waf_dir), str(scen.distribution_config),
-                   str(scen.web_acl)], lake)
+    main = ingest([str(scen.cloudfront_dir), str(scen.waf_dir), str(scen.distribution_config), str(scen.web_acl)], lake)
     assert main.rejects == 0 and main.failed == 0, main.problems
-    rt = ingest([str(scen.realtime_dir)], lake,
-                IngestOptions(source="realtime", realtime_fields=load_fields(str(scen.realtime_config)),
-                              distribution_id=scen.distribution_id))
+    rt = ingest(
+        [str(scen.realtime_dir)],
+        lake,
+        IngestOptions(
+            source="realtime",
+            realtime_fields=load_fields(str(scen.realtime_config)),
+            distribution_id=scen.distribution_id,
+        ),
+    )
     assert rt.rejects == 0, rt.problems
     truth = json.loads((scen.root / "truth.json").read_text())
     assert main.rows["cloudfront"] == truth["totals"]["cloudfront_requests"]
@@ -91,11 +96,15 @@ def test_hit_ratio_per_behavior(world: tuple[str, dict[str, Any]]) -> None:
     for behavior, want in truth["hit_ratio"]["by_behavior"].items():
         row = got[behavior]
         assert (row["requests"], row["cacheable_requests"], row["hits"]) == (
-            want["requests"], want["cacheable_requests"], want["hits"]), behavior
+            want["requests"],
+            want["cacheable_requests"],
+            want["hits"],
+        ), behavior
         assert row["hit_ratio"] == pytest.approx(want["hits"] / want["cacheable_requests"], rel=1e-12)
         assert row["byte_hit_ratio"] == pytest.approx(want["hit_bytes"] / want["cacheable_bytes"], rel=1e-12)
         assert row["origin_offload"] == pytest.approx(
-            (want["hits"] + want["origin_shield_hits"]) / want["cacheable_requests"], rel=1e-12)
+            (want["hits"] + want["origin_shield_hits"]) / want["cacheable_requests"], rel=1e-12
+        )
 
 
 def test_hourly_hit_ratio_and_the_regression(world: tuple[str, dict[str, Any]]) -> None:
@@ -133,8 +142,13 @@ def test_waf_false_positive_verdicts(world: tuple[str, dict[str, Any]]) -> None:
 def test_status_mix_reaches_every_target(world: tuple[str, dict[str, Any]]) -> None:
     lake, truth = world
     mix = both("status-mix", lake)
-    assert set(mix.get_column("origin").to_list()) >= {"api-group", "upload-origin", "static-s3", "media-group",
-                                                       "web-group"}
+    assert set(mix.get_column("origin").to_list()) >= {
+        "api-group",
+        "upload-origin",
+        "static-s3",
+        "media-group",
+        "web-group",
+    }
     per_origin = mix.group_by("origin").agg(pl.col("share").sum())
     assert all(abs(s - 1.0) < 1e-9 for s in per_origin.get_column("share").to_list())
     assert mix.get_column("requests").sum() == truth["totals"]["cloudfront_requests"]

@@ -64,8 +64,9 @@ def test_rerun_adds_nothing_and_changed_object_replaces_its_rows(tmp_path: Path)
 def test_schema_grows_for_unknown_fields_and_mixed_field_sets(tmp_path: Path) -> None:
     lake = str(tmp_path / "lake")
     newer = tmp_path / "E1NEWFIELD12.2024-01-01-00.abc"
-    newer.write_text("#Version: 1.0\n#Fields: date time sc-status cs-uri-stem x-brand-new\n"
-                     "2024-01-01\t00:00:01\t200\t/a\tvalue-1\n")
+    newer.write_text(
+        "#Version: 1.0\n#Fields: date time sc-status cs-uri-stem x-brand-new\n2024-01-01\t00:00:01\t200\t/a\tvalue-1\n"
+    )
     ingest([str(LEGACY_24), str(newer)], lake)
     frame = Lake(lake).scan("cloudfront").collect()
     assert "x_brand_new" in frame.columns
@@ -99,8 +100,12 @@ def test_catalog_is_read_only_and_binds_parameters(tmp_path: Path) -> None:
     hostile = "x' OR '1'='1"
     res = con.sql("SELECT count(*) FROM cloudfront WHERE cs_uri_stem = $u", params={"u": hostile}).fetchall()
     assert res == [(0,)]
-    for statement in ("DELETE FROM cloudfront", "CREATE TABLE t AS SELECT 1", "COPY cloudfront TO 'x.csv'",
-                      "ATTACH 'other.db'"):
+    for statement in (
+        "DELETE FROM cloudfront",
+        "CREATE TABLE t AS SELECT 1",
+        "COPY cloudfront TO 'x.csv'",
+        "ATTACH 'other.db'",
+    ):
         with pytest.raises(QueryError, match="only queries"):
             query(con, statement)
     with pytest.raises(QueryError):
@@ -118,15 +123,17 @@ def test_polars_and_duckdb_read_the_same_rows(tmp_path: Path) -> None:
     ingest([str(LEGACY_33), str(LEGACY_24)], lake, IngestOptions(source="cloudfront"))
     cols = ["source_file", "source_line", "timestamp", "sc_status", "cs_user_agent", "sc_bytes"]
     via_polars = Lake(lake).scan("cloudfront").select(cols).sort(["source_file", "source_line"]).collect()
-    via_duck = pl.from_arrow(query(connect(lake), f"SELECT {', '.join(cols)} FROM cloudfront "
-                                                  "ORDER BY source_file, source_line"))
+    via_duck = pl.from_arrow(
+        query(connect(lake), f"SELECT {', '.join(cols)} FROM cloudfront ORDER BY source_file, source_line")
+    )
     assert isinstance(via_duck, pl.DataFrame)
     assert via_polars.equals(via_duck)
 
 
 def _every_flat_column(schema: Schema) -> tuple[str, ...]:
-    return tuple(c.name for c in schema.columns if c.name not in schema.partition_by
-                 and not pa.types.is_nested(c.arrow_type))
+    return tuple(
+        c.name for c in schema.columns if c.name not in schema.partition_by and not pa.types.is_nested(c.arrow_type)
+    )
 
 
 def test_filters_on_any_column_find_every_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,8 +174,7 @@ def test_parquet_files_follow_the_schema_storage_choices(tmp_path: Path) -> None
     ingest([str(LEGACY_33)], lake)
     dt = DeltaTable(f"{lake}/cloudfront")
     meta = pq.read_metadata(f"{lake}/cloudfront/{dt.file_uris()[0].split('/cloudfront/', 1)[1]}")
-    chunks = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i)
-              for i in range(meta.num_columns)}
+    chunks = {meta.row_group(0).column(i).path_in_schema: meta.row_group(0).column(i) for i in range(meta.num_columns)}
     schema = load_schema("cloudfront")
     for name, chunk in chunks.items():
         col = schema.by_name[name]

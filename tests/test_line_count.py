@@ -13,7 +13,8 @@ CASES = [
     b'"a\n"\n"b"\n',  # quotes mean nothing
     b"#Version: 1.0\n#Fields: date time\n2019-12-04\t21:02:31\n",
     b"\x1f\x8b\x08\x00garbage\n",  # starts like gzip: Polars would try to inflate it
-    b"x\x9c zlib-like\n", b"(\xb5/\xfd zstd-like\n",
+    b"x\x9c zlib-like\n",
+    b"(\xb5/\xfd zstd-like\n",
     b"no newline at the end",
     b"x" * 3_000_000 + b"\n" + b"y\n" * 1000,
 ]

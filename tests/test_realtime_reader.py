@@ -52,8 +52,10 @@ def test_canonical_order_is_the_documented_one() -> None:
     order = canonical_order()
     assert order[:5] == ["timestamp", "c-ip", "s-ip", "time-to-first-byte", "sc-status"]
     assert order.index("cs-uri-stem") < order.index("x-edge-location") < order.index("cs-user-agent")
-    assert order[order.index("cs-headers-count") + 1:][:2] == ["primary-distribution-id",
-                                                              "primary-distribution-dns-name"]
+    assert order[order.index("cs-headers-count") + 1 :][:2] == [
+        "primary-distribution-id",
+        "primary-distribution-dns-name",
+    ]
     assert order[-2:] == ["distribution-tenant-id", "connection-id"]
 
 
@@ -76,11 +78,14 @@ def test_unknown_field_goes_last_and_is_kept(tmp_path: Path) -> None:
     assert res.rows.select("sc_status", "x_future_field").rows() == [(200, "shiny")]
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("c-ip,sc-status", "timestamp"),
-    ("timestamp,c-ip,timestamp", "more than once"),
-    (" , ", "empty"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("c-ip,sc-status", "timestamp"),
+        ("timestamp,c-ip,timestamp", "more than once"),
+        (" , ", "empty"),
+    ],
+)
 def test_unusable_field_lists_are_config_errors(spec: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_fields(spec)
@@ -98,9 +103,23 @@ def test_reading_without_a_field_list_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_cli_field_list_without_timestamp_exits_2(tmp_path: Path) -> None:
-    res = subprocess.run([str(EDGELAKE), "ingest", str(OBJECTS[0]), "--lake", str(tmp_path / "lake"),
-                          "--realtime-fields", "c-ip,sc-status", "--distribution-id", "E2EXAMPLE1"],
-                         capture_output=True, text=True, timeout=120, check=False)
+    res = subprocess.run(
+        [
+            str(EDGELAKE),
+            "ingest",
+            str(OBJECTS[0]),
+            "--lake",
+            str(tmp_path / "lake"),
+            "--realtime-fields",
+            "c-ip,sc-status",
+            "--distribution-id",
+            "E2EXAMPLE1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert res.returncode == 2
     assert "Traceback" not in res.stderr
     err = res.stderr.strip().splitlines()
@@ -108,14 +127,17 @@ def test_cli_field_list_without_timestamp_exits_2(tmp_path: Path) -> None:
 
 
 # --- values -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "instant"), [
-    ("1684226820.937", datetime(2023, 5, 16, 8, 47, 0, 937000, tzinfo=UTC)),
-    ("1684226820.001", datetime(2023, 5, 16, 8, 47, 0, 1000, tzinfo=UTC)),
-    ("1684226820.000", datetime(2023, 5, 16, 8, 47, 0, tzinfo=UTC)),
-    ("1684226820.999", datetime(2023, 5, 16, 8, 47, 0, 999000, tzinfo=UTC)),
-    ("1684226820", datetime(2023, 5, 16, 8, 47, 0, tzinfo=UTC)),
-    ("1735689599.999", datetime(2024, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("1684226820.937", datetime(2023, 5, 16, 8, 47, 0, 937000, tzinfo=UTC)),
+        ("1684226820.001", datetime(2023, 5, 16, 8, 47, 0, 1000, tzinfo=UTC)),
+        ("1684226820.000", datetime(2023, 5, 16, 8, 47, 0, tzinfo=UTC)),
+        ("1684226820.999", datetime(2023, 5, 16, 8, 47, 0, 999000, tzinfo=UTC)),
+        ("1684226820", datetime(2023, 5, 16, 8, 47, 0, tzinfo=UTC)),
+        ("1735689599.999", datetime(2024, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+    ],
+)
 def test_epoch_seconds_become_exact_instants(tmp_path: Path, text: str, instant: datetime) -> None:
     row = _rt(tmp_path, f"{text}\t192.0.2.1\t200\n").row(1)
     assert row["timestamp"] == instant
@@ -124,8 +146,7 @@ def test_epoch_seconds_become_exact_instants(tmp_path: Path, text: str, instant:
 
 def test_uri_stem_keeps_its_query_string(tmp_path: Path) -> None:
     fields = load_fields("timestamp,cs-uri-stem,cs-uri-query")
-    res = _rt(tmp_path, "1684226820.937\t/api/search?q=caf%25C3%25A9%2520x&n=1\tq=caf%25C3%25A9%2520x&n=1\n",
-              fields)
+    res = _rt(tmp_path, "1684226820.937\t/api/search?q=caf%25C3%25A9%2520x&n=1\tq=caf%25C3%25A9%2520x&n=1\n", fields)
     row = res.row(1)
     assert row["cs_uri_stem"] == "/api/search?q=caf%C3%A9%20x&n=1"
     assert row["cs_uri_query"] == "q=caf%C3%A9%20x&n=1"
@@ -138,13 +159,14 @@ def test_distribution_id_comes_from_the_context(tmp_path: Path) -> None:
 
 
 def test_wrong_field_count_is_a_reject(tmp_path: Path) -> None:
-    text = ("1684226820.937\t192.0.2.1\t200\n"
-            "1684226821.100\t192.0.2.2\n"  # too few
-            "1684226821.200\t192.0.2.3\t200\t-\textra\n"  # too many
-            "1684226821.300\t192.0.2.4\t304\t\n")  # one trailing empty field is tolerated
+    text = (
+        "1684226820.937\t192.0.2.1\t200\n"
+        "1684226821.100\t192.0.2.2\n"  # too few
+        "1684226821.200\t192.0.2.3\t200\t-\textra\n"  # too many
+        "1684226821.300\t192.0.2.4\t304\t\n"
+    )  # one trailing empty field is tolerated
     res = _rt(tmp_path, text)
-    assert res.rejects.select("source_line", "reason_code").rows() == [(2, "field_count"),
-                                                                     (3, "field_count")]
+    assert res.rejects.select("source_line", "reason_code").rows() == [(2, "field_count"), (3, "field_count")]
     assert "declares 3" in res.rejects["reason"][0]
     assert res.rows["source_line"].to_list() == [1, 4]
     assert res.reconciles()
@@ -168,7 +190,11 @@ def test_sample_ingests_cleanly(tmp_path: Path) -> None:
     first = rows.row(0, named=True)
     assert first["timestamp"] == datetime(2023, 5, 16, 8, 47, 0, 937000, tzinfo=UTC)
     assert (first["c_ip"], first["sc_status"], first["cs_uri_stem"], first["x_edge_location"]) == (
-        "192.0.2.6", 200, "/api/items?id=42&lang=de", "LHR61-P2")
+        "192.0.2.6",
+        200,
+        "/api/items?id=42&lang=de",
+        "LHR61-P2",
+    )
     assert first["cs_user_agent"].startswith("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
     assert (first["time_to_first_byte"], first["time_taken"], first["origin_fbl"]) == (0.093, 0.152, 0.074)
     assert (first["c_country"], first["asn"], first["cache_behavior_path_pattern"]) == ("GB", 2856, "/api/*")

@@ -38,7 +38,7 @@ from pipeline.scenario import generate
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 START, END = "2025-03-14T19:45:00Z", "2025-03-14T20:45:00Z"
 HOSTILE_URI = "/comments/<script>document.title='pwned-uri'</script>"
-HOSTILE_UA = "\"><img src=x onerror=\"document.title='pwned-ua';alert(4)\">"
+HOSTILE_UA = '"><img src=x onerror="document.title=\'pwned-ua\';alert(4)">'
 HOSTILE_RULE = "Watch<img src=x onerror=alert(3)>"
 HOSTILE_DATA = "</script><script>document.title='pwned-json'</script><!--\u2028"
 SCENARIO_PAYLOADS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(2)>')
@@ -49,21 +49,40 @@ def _hostile_waf(template: dict[str, Any], n: int) -> str:
     for i in range(n):
         rec = json.loads(json.dumps(template))
         rec["timestamp"] = 1741983000000 + i * 7000  # 2025-03-14T20:10:00Z onwards
-        rec["nonTerminatingMatchingRules"] = [{"ruleId": HOSTILE_RULE, "action": "COUNT", "ruleMatchDetails": [
-            {"conditionType": "XSS", "location": "BODY", "matchedData": [HOSTILE_DATA]}]}]
+        rec["nonTerminatingMatchingRules"] = [
+            {
+                "ruleId": HOSTILE_RULE,
+                "action": "COUNT",
+                "ruleMatchDetails": [{"conditionType": "XSS", "location": "BODY", "matchedData": [HOSTILE_DATA]}],
+            }
+        ]
         req = rec["httpRequest"]
-        req.update(uri=HOSTILE_URI, args="q=<svg/onload=alert(5)>", clientIp=f"198.51.100.{i % 7 + 1}",
-                   requestId=f"HOSTILE{i:04d}wafreq", headers=[{"name": "user-agent", "value": HOSTILE_UA}])
+        req.update(
+            uri=HOSTILE_URI,
+            args="q=<svg/onload=alert(5)>",
+            clientIp=f"198.51.100.{i % 7 + 1}",
+            requestId=f"HOSTILE{i:04d}wafreq",
+            headers=[{"name": "user-agent", "value": HOSTILE_UA}],
+        )
         lines.append(json.dumps(rec))
     return "\n".join(lines) + "\n"
 
 
 def _hostile_cloudfront(n: int) -> str:
-    records = [cf_record(date="2025-03-14", time=f"20:1{i % 10}:{i:02d}", c_ip="198.51.100.9",
-                         cs_host="d1scenario.cloudfront.net", cs_uri_stem=aws_encode(HOSTILE_URI),
-                         cs_user_agent=aws_encode(HOSTILE_UA), x_host_header="www.streamhaul.example",
-                         x_edge_request_id=f"HOSTILEcf{i:04d}", sc_status="403" if i % 3 else "200")
-               for i in range(n)]
+    records = [
+        cf_record(
+            date="2025-03-14",
+            time=f"20:1{i % 10}:{i:02d}",
+            c_ip="198.51.100.9",
+            cs_host="d1scenario.cloudfront.net",
+            cs_uri_stem=aws_encode(HOSTILE_URI),
+            cs_user_agent=aws_encode(HOSTILE_UA),
+            x_host_header="www.streamhaul.example",
+            x_edge_request_id=f"HOSTILEcf{i:04d}",
+            sc_status="403" if i % 3 else "200",
+        )
+        for i in range(n)
+    ]
     return w3c_text(CF_FIELDS_33, records)
 
 
@@ -72,12 +91,17 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("reports")
     scen = generate(root / "logs", seed=7, scale=0.05)
     out = str(root / "lake")
-    main = ingest([str(scen.cloudfront_dir), str(scen.waf_dir), str(scen.distribution_config),
-                   str(scen.web_acl)], out)
+    main = ingest([str(scen.cloudfront_dir), str(scen.waf_dir), str(scen.distribution_config), str(scen.web_acl)], out)
     assert main.rejects == 0, main.problems
-    ingest([str(scen.realtime_dir)], out, IngestOptions(
-        source="realtime", realtime_fields=load_fields(str(scen.realtime_config)),
-        distribution_id=scen.distribution_id))
+    ingest(
+        [str(scen.realtime_dir)],
+        out,
+        IngestOptions(
+            source="realtime",
+            realtime_fields=load_fields(str(scen.realtime_config)),
+            distribution_id=scen.distribution_id,
+        ),
+    )
     template = None
     for path in sorted(scen.waf_dir.rglob("*.gz")):
         for line in gzip.decompress(path.read_bytes()).decode().splitlines():
@@ -111,6 +135,7 @@ def built(lake: str) -> Built:
 
 
 # ---- static checks on the HTML ------------------------------------------------------------------------
+
 
 class _Scan(HTMLParser):
     """Scripts (attrs, text), <pre><code> texts, tables (rows of cell texts), every attribute value."""
@@ -195,7 +220,8 @@ def test_embedded_json_cannot_close_its_block(built: Built, which: str) -> None:
         json.loads(body)
     assert script_json({"x": HOSTILE_DATA}) == (
         '{"x":"\\u003c/script\\u003e\\u003cscript\\u003edocument.title=\'pwned-json\'\\u003c/script\\u003e'
-        '\\u003c!--\\u2028"}')
+        '\\u003c!--\\u2028"}'
+    )
 
 
 def test_waf_json_snippets_are_valid_aws_waf_rules(built: Built) -> None:
@@ -222,17 +248,25 @@ def test_waf_json_snippets_are_valid_aws_waf_rules(built: Built) -> None:
     for entry in overrides:
         assert not validator.validate(entry, model.shape_for("RuleActionOverride")).has_errors()
     assert {"Name": "CrossSiteScripting_BODY", "ActionToUse": {"Count": {}}} in overrides
-    common = next(r for r in rules if r["Name"] == "AWS-AWSManagedRulesCommonRuleSet"
-                  and "ScopeDownStatement" not in r["Statement"]["ManagedRuleGroupStatement"])
+    common = next(
+        r
+        for r in rules
+        if r["Name"] == "AWS-AWSManagedRulesCommonRuleSet"
+        and "ScopeDownStatement" not in r["Statement"]["ManagedRuleGroupStatement"]
+    )
     kept = [o["Name"] for o in common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]]
     assert kept == ["CrossSiteScripting_BODY", "SizeRestrictions_BODY"] and common["OverrideAction"] == {"None": {}}
     sqli = next(r for r in rules if r["Name"] == "AWS-AWSManagedRulesSQLiRuleSet")
     assert "RuleActionOverrides" not in sqli["Statement"]["ManagedRuleGroupStatement"]  # a true positive: enforce
-    scoped = [r["Statement"]["ManagedRuleGroupStatement"]["ScopeDownStatement"] for r in rules
-              if "ScopeDownStatement" in r["Statement"].get("ManagedRuleGroupStatement", {})
-              and r["Name"] == "AWS-AWSManagedRulesCommonRuleSet"]
-    paths = {base64.b64decode(s["NotStatement"]["Statement"]["ByteMatchStatement"]["SearchString"]).decode()
-             for s in scoped}
+    scoped = [
+        r["Statement"]["ManagedRuleGroupStatement"]["ScopeDownStatement"]
+        for r in rules
+        if "ScopeDownStatement" in r["Statement"].get("ManagedRuleGroupStatement", {})
+        and r["Name"] == "AWS-AWSManagedRulesCommonRuleSet"
+    ]
+    paths = {
+        base64.b64decode(s["NotStatement"]["Statement"]["ByteMatchStatement"]["SearchString"]).decode() for s in scoped
+    }
     assert paths == {"/api/comments", "/upload/"}  # rich-text comments; large uploads under several /upload/ paths
 
 
@@ -271,18 +305,40 @@ def test_numbers_are_the_named_queries(built: Built, lake: str) -> None:
 
 def test_cli_writes_the_incident_report_without_csp_on_request(lake: str, tmp_path: Path) -> None:
     out = tmp_path / "incident.html"
-    done = subprocess.run([str(EDGELAKE), "report", "incident", "--lake", lake, "--out", str(out), "--start", START,
-                           "--end", END, "--no-csp"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            str(EDGELAKE),
+            "report",
+            "incident",
+            "--lake",
+            lake,
+            "--out",
+            str(out),
+            "--start",
+            START,
+            "--end",
+            END,
+            "--no-csp",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out)
     text = out.read_text()
     assert "Content-Security-Policy" not in text and html.escape(HOSTILE_URI) in text
-    bad = subprocess.run([str(EDGELAKE), "report", "incident", "--lake", lake, "--out", str(out), "--start", END,
-                          "--end", START], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [str(EDGELAKE), "report", "incident", "--lake", lake, "--out", str(out), "--start", END, "--end", START],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "is not after --start" in bad.stderr
 
 
 # ---- in the browser -----------------------------------------------------------------------------------
+
 
 def _need_chromium() -> None:
     try:
@@ -291,9 +347,11 @@ def _need_chromium() -> None:
         pytest.fail(f"{exc}", pytrace=False)
 
 
-_MARKS = ("Array.from(document.querySelectorAll('div.plot')).map(d => [d.id, "
-          "d.querySelectorAll('svg.main-svg').length, "
-          "d.querySelectorAll('g.point path, path.point, path.js-line').length])")
+_MARKS = (
+    "Array.from(document.querySelectorAll('div.plot')).map(d => [d.id, "
+    "d.querySelectorAll('svg.main-svg').length, "
+    "d.querySelectorAll('g.point path, path.point, path.js-line').length])"
+)
 # click the first numeric heading of the first sortable table with several rows, twice
 _SORT_CHECK = """(() => {
   const t = Array.from(document.querySelectorAll('table.sortable')).find(t => t.tBodies[0].rows.length > 2
@@ -307,10 +365,16 @@ _SORT_CHECK = """(() => {
   return [down, up];
 })()"""
 _PLANTED = {  # text each plot must show: the planted fact it is there to make visible
-    "waf": {"fp-scores": ["CrossSiteScripting_BODY", HOSTILE_RULE], "rate-peaks": ["suspect keys", "limit 1,000"],
-            "rate-rule-1": ["configured: LoginRateLimit"]},
-    "incident": {"status-minutes": ["origin web-group", "429"], "failure-minutes": ["gap_status", "eligible"],
-                 "hit-ratio": ["regression /static/*", "incident window"]},
+    "waf": {
+        "fp-scores": ["CrossSiteScripting_BODY", HOSTILE_RULE],
+        "rate-peaks": ["suspect keys", "limit 1,000"],
+        "rate-rule-1": ["configured: LoginRateLimit"],
+    },
+    "incident": {
+        "status-minutes": ["origin web-group", "429"],
+        "failure-minutes": ["gap_status", "eligible"],
+        "hit-ratio": ["regression /static/*", "incident window"],
+    },
 }
 
 
@@ -329,8 +393,10 @@ def test_report_in_chromium(built: Built, which: str, csp: bool, tmp_path: Path)
         marks = page.evaluate(_MARKS)
         plot_text = {pid: page.evaluate(f"document.getElementById('{pid}').textContent") for pid in doc.plots}
         body = page.evaluate("document.body.textContent")
-        counts = page.evaluate("[document.querySelectorAll('img,iframe,object,embed,svg script').length, "
-                               "document.querySelectorAll('script:not([type=\"application/json\"])').length]")
+        counts = page.evaluate(
+            "[document.querySelectorAll('img,iframe,object,embed,svg script').length, "
+            "document.querySelectorAll('script:not([type=\"application/json\"])').length]"
+        )
         page.screenshot(ARTIFACTS / f"report-{which}-{'csp' if csp else 'no-csp'}.png")
         if csp:
             page.screenshot(ARTIFACTS / f"report-{which}-full.png", full_page=True)
@@ -353,6 +419,7 @@ def test_report_in_chromium(built: Built, which: str, csp: bool, tmp_path: Path)
 
 # ---- small pieces ---------------------------------------------------------------------------------------
 
+
 def test_markup_helpers_escape_text_and_attributes() -> None:
     from pipeline.reports.html import Col, el, table
 
@@ -363,9 +430,17 @@ def test_markup_helpers_escape_text_and_attributes() -> None:
     assert "<script>" not in out and html.escape(HOSTILE_URI) in out
 
 
-@pytest.mark.parametrize(("uris", "prefix"), [
-    (["/api/comments"], "/api/comments"), (["/upload/a/1", "/upload/b/2"], "/upload/"),
-    (["/api", "/api/x"], "/api"), (["/a", "/b"], None), (["/"], None), ([], None)])
+@pytest.mark.parametrize(
+    ("uris", "prefix"),
+    [
+        (["/api/comments"], "/api/comments"),
+        (["/upload/a/1", "/upload/b/2"], "/upload/"),
+        (["/api", "/api/x"], "/api"),
+        (["/a", "/b"], None),
+        (["/"], None),
+        ([], None),
+    ],
+)
 def test_scope_down_prefix(uris: list[str], prefix: str | None) -> None:
     from pipeline.reports.exclusions import common_prefix
 

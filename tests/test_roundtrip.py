@@ -22,6 +22,7 @@ from helpers import (
     CF_FIELDS_33,
     REALTIME,
     aws_encode,
+    examples,
     manifest_of,
     read,
     sql,
@@ -39,7 +40,7 @@ from pipeline.lake import Lake
 from pipeline.readers.cloudfront import read_v2_json
 from pipeline.readers.realtime import canonical_order, delivery_order, load_fields, read_realtime
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SPECIAL_TEXT = [
     "Mozilla/5.0 (X11; Linux x86_64) \"quoted\" 'single'",
     "<script>alert('x')</script>",
@@ -55,8 +56,7 @@ _INT_RANGES = {"int16": (0, 999), "int32": (0, 2**31 - 1), "int64": (0, 2**62)}
 
 def _free_text() -> st.SearchStrategy[str]:
     chars = st.characters(exclude_categories=["Cs"])
-    return st.one_of(st.text(chars, min_size=1, max_size=30), st.sampled_from(SPECIAL_TEXT)).filter(
-        lambda v: v != "-")
+    return st.one_of(st.text(chars, min_size=1, max_size=30), st.sampled_from(SPECIAL_TEXT)).filter(lambda v: v != "-")
 
 
 def _field(table_name: str, field: str) -> st.SearchStrategy[tuple[str, Any]]:
@@ -86,8 +86,12 @@ def cf_records(draw: st.DrawFn) -> tuple[list[str], list[dict[str, str]], list[d
         day = draw(st.dates(date(2000, 1, 1), date(2099, 12, 31)))
         moment = draw(st.times()).replace(microsecond=0)
         raw = {"date": day.isoformat(), "time": moment.strftime("%H:%M:%S")}
-        exp: dict[str, Any] = {"date": day, "time": raw["time"], "dt": day,
-                               "timestamp": datetime.combine(day, moment, tzinfo=UTC)}
+        exp: dict[str, Any] = {
+            "date": day,
+            "time": raw["time"],
+            "dt": day,
+            "timestamp": datetime.combine(day, moment, tzinfo=UTC),
+        }
         for f in fields:
             if f in raw:
                 continue
@@ -135,8 +139,9 @@ def _check(rows: pl.DataFrame, expected: list[dict[str, Any]], first_line: int) 
 
 @SETTINGS
 @given(case=cf_records())
-def test_cloudfront_records_round_trip(scratch: Path, case: tuple[list[str], list[dict[str, str]],
-                                                                 list[dict[str, Any]]]) -> None:
+def test_cloudfront_records_round_trip(
+    scratch: Path, case: tuple[list[str], list[dict[str, str]], list[dict[str, Any]]]
+) -> None:
     fields, raws, expected = case
     path = write(scratch / "E2ROUNDTRIP01.2024-01-01-00.rt.gz", w3c_text(fields, raws))
     res = read(path)
@@ -148,12 +153,14 @@ def test_cloudfront_records_round_trip(scratch: Path, case: tuple[list[str], lis
 
 @SETTINGS
 @given(case=rt_records())
-def test_realtime_records_round_trip(scratch: Path, case: tuple[list[str], list[list[str]],
-                                                               list[dict[str, Any]]]) -> None:
+def test_realtime_records_round_trip(
+    scratch: Path, case: tuple[list[str], list[list[str]], list[dict[str, Any]]]
+) -> None:
     listed, lines, expected = case
     path = write(scratch / "rt.log", "".join("\t".join(v) + "\n" for v in lines))
-    res = read(path, read_realtime, source="realtime", realtime_fields=delivery_order(listed),
-               distribution_id="E2EXAMPLE1")
+    res = read(
+        path, read_realtime, source="realtime", realtime_fields=delivery_order(listed), distribution_id="E2EXAMPLE1"
+    )
     assert res.rejects.height == 0, res.rejects.to_dicts()
     assert res.reconciles()
     _check(res.rows, expected, first_line=1)
@@ -166,8 +173,10 @@ def test_aws_encode_matches_the_documented_set() -> None:
 
 
 # --- the lake -----------------------------------------------------------------------------------------
-LEGACY = [AWS_DOCS / "EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9",
-          AWS_DOCS / "EMLARXS9EXAMPLE.2014-11-14-20.RT4KCN4SGK9"]
+LEGACY = [
+    AWS_DOCS / "EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9",
+    AWS_DOCS / "EMLARXS9EXAMPLE.2014-11-14-20.RT4KCN4SGK9",
+]
 V2 = AWS_DOCS / "v2-example.json"
 RT_OBJECT = sorted(REALTIME.glob("20*/**/*.gz"))[0]
 
@@ -210,8 +219,11 @@ def test_reingesting_the_same_files_adds_nothing(lake: str) -> None:
     before = {t: table(lake, t).height for t in ("cloudfront", "realtime", "rejects", "manifest")}
     versions = {t: Lake(lake).open(t).version() for t in ("cloudfront", "realtime", "manifest")}  # type: ignore[union-attr]
     fields = load_fields(str(REALTIME / "realtime-config.json"))
-    again = ingest([*map(str, LEGACY), str(V2), str(RT_OBJECT)], lake,
-                   IngestOptions(realtime_fields=fields, distribution_id="E2EXAMPLE1"))
+    again = ingest(
+        [*map(str, LEGACY), str(V2), str(RT_OBJECT)],
+        lake,
+        IngestOptions(realtime_fields=fields, distribution_id="E2EXAMPLE1"),
+    )
     assert (again.objects, again.skipped, again.rejects, again.lines) == (0, 4, 0, 0)
     assert sum(again.rows.values()) == 0
     assert {t: table(lake, t).height for t in before} == before
@@ -230,8 +242,9 @@ def test_duckdb_filters_agree_with_polars(lake: str) -> None:
         "SELECT count(*) FROM cloudfront WHERE sc_status = 502": cf.filter(pl.col("sc_status") == 502).height,
         "SELECT count(*) FROM cloudfront WHERE cs_referer IS NULL": cf["cs_referer"].null_count(),
         "SELECT count(*) FROM cloudfront WHERE asn = 16509": cf.filter(pl.col("asn") == 16509).height,
-        "SELECT count(*) FROM realtime WHERE sc_status = 404": table(lake, "realtime").filter(
-            pl.col("sc_status") == 404).height,
+        "SELECT count(*) FROM realtime WHERE sc_status = 404": table(lake, "realtime")
+        .filter(pl.col("sc_status") == 404)
+        .height,
     }
     assert checks["SELECT count(*) FROM cloudfront WHERE sc_status = 502"] == 3
     got = {q: sql(lake, q).item() for q in checks}

@@ -51,8 +51,14 @@ def _expected_rows(files: tuple[str, ...] = tuple(UPLOADS)) -> list[tuple[Any, .
     out = []
     for name in files:
         for row in EXPECTED[name]["rows"].values():
-            out.append((row["x_edge_location"], datetime.fromisoformat(row["timestamp"]),
-                        row["distribution_id"], row.get("sc_bytes")))
+            out.append(
+                (
+                    row["x_edge_location"],
+                    datetime.fromisoformat(row["timestamp"]),
+                    row["distribution_id"],
+                    row.get("sc_bytes"),
+                )
+            )
     return sorted(out, key=_row_key)
 
 
@@ -73,8 +79,12 @@ def _upload(server: S3Server, bucket: str, prefix: str = "logs") -> dict[str, st
 
 
 def _lake_rows(lake_uri: str) -> list[tuple[Any, ...]]:
-    frame = (Lake(lake_uri).scan("cloudfront")
-             .select("x_edge_location", "timestamp", "distribution_id", "sc_bytes").collect())
+    frame = (
+        Lake(lake_uri)
+        .scan("cloudfront")
+        .select("x_edge_location", "timestamp", "distribution_id", "sc_bytes")
+        .collect()
+    )
     return sorted(frame.iter_rows(), key=_row_key)
 
 
@@ -121,12 +131,19 @@ def test_s3_lake_is_delta_on_s3_with_the_expected_values(s3_env: S3Server, s3_la
 
     # typed values survived, and distribution_id of legacy rows came from the object name
     assert _lake_rows(lake_uri) == _expected_rows()
-    per_object = (Lake(lake_uri).scan("cloudfront").group_by("source_file")
-                  .agg(pl.len().alias("n"), pl.col("distribution_id").unique().alias("ids")).collect())
+    per_object = (
+        Lake(lake_uri)
+        .scan("cloudfront")
+        .group_by("source_file")
+        .agg(pl.len().alias("n"), pl.col("distribution_id").unique().alias("ids"))
+        .collect()
+    )
     got = {r["source_file"]: (r["n"], r["ids"]) for r in per_object.iter_rows(named=True)}
-    assert got == {uris[LEGACY_2019]: (DATA_LINES[LEGACY_2019], [DIST]),
-                   uris[LEGACY_2014]: (DATA_LINES[LEGACY_2014], [DIST]),
-                   uris[V2]: (DATA_LINES[V2], [None])}
+    assert got == {
+        uris[LEGACY_2019]: (DATA_LINES[LEGACY_2019], [DIST]),
+        uris[LEGACY_2014]: (DATA_LINES[LEGACY_2014], [DIST]),
+        uris[V2]: (DATA_LINES[V2], [None]),
+    }
 
 
 def test_duckdb_and_polars_agree_on_the_s3_lake(s3_env: S3Server, s3_lake: Ingested) -> None:
@@ -136,8 +153,10 @@ def test_duckdb_and_polars_agree_on_the_s3_lake(s3_env: S3Server, s3_lake: Inges
     assert scan.select(pl.len()).collect().item() == ALL_ROWS
     by_dist = _sql(lake_uri, "SELECT distribution_id, count(*) FROM cloudfront GROUP BY 1 ORDER BY 1 NULLS LAST")
     assert by_dist == [(DIST, DATA_LINES[LEGACY_2019] + DATA_LINES[LEGACY_2014]), (None, DATA_LINES[V2])]
-    assert by_dist == scan.group_by("distribution_id").agg(pl.len()) \
-        .sort("distribution_id", nulls_last=True).collect().rows()
+    assert (
+        by_dist
+        == scan.group_by("distribution_id").agg(pl.len()).sort("distribution_id", nulls_last=True).collect().rows()
+    )
     polars_by_dt = scan.group_by("dt").agg(pl.len()).sort("dt").collect().rows()
     assert _sql(lake_uri, "SELECT dt, count(*) FROM cloudfront GROUP BY dt ORDER BY dt") == polars_by_dt
     assert _sql(lake_uri, "SELECT count(*) FROM manifest") == [(len(UPLOADS),)]
@@ -209,8 +228,7 @@ def test_glob_over_s3_prefix(s3_env: S3Server, tmp_path: Path) -> None:
 # --- the CLI ----------------------------------------------------------------------------------------
 def _cli(server: S3Server, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | server.env()
-    return subprocess.run([str(EDGELAKE), *args], env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run([str(EDGELAKE), *args], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 def test_cli_ingest_s3_to_s3_json_summary(s3_server: S3Server) -> None:
@@ -227,11 +245,20 @@ def test_cli_ingest_s3_to_s3_json_summary(s3_server: S3Server) -> None:
     assert (summary["rejects"], summary["failed"], summary["skipped"]) == (0, 0, 0)
     assert summary["lines"] == ALL_ROWS + HEADER_LINES
 
-    counted = _cli(s3_server, "sql", "SELECT distribution_id, count(*) AS n FROM cloudfront GROUP BY 1 ORDER BY 1",
-                   "--lake", lake_uri, "--format", "csv")
+    counted = _cli(
+        s3_server,
+        "sql",
+        "SELECT distribution_id, count(*) AS n FROM cloudfront GROUP BY 1 ORDER BY 1",
+        "--lake",
+        lake_uri,
+        "--format",
+        "csv",
+    )
     assert counted.returncode == 0, counted.stderr
-    assert counted.stdout.splitlines()[1:] == [f"{DIST},{DATA_LINES[LEGACY_2019] + DATA_LINES[LEGACY_2014]}",
-                                               f",{DATA_LINES[V2]}"]
+    assert counted.stdout.splitlines()[1:] == [
+        f"{DIST},{DATA_LINES[LEGACY_2019] + DATA_LINES[LEGACY_2014]}",
+        f",{DATA_LINES[V2]}",
+    ]
 
 
 # Regression: files once carried statistics for two columns only, and delta-rs' Arrow dataset then

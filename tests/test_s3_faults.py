@@ -39,14 +39,19 @@ UPLOADS = {
     "aws-docs/EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9": "logs/EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9.gz",
     "aws-docs/EMLARXS9EXAMPLE.2014-11-14-20.RT4KCN4SGK9": "logs/EMLARXS9EXAMPLE.2014-11-14-20.RT4KCN4SGK9.gz",
     "aws-docs/v2-example.json": "logs/v2/2024/11/14/v2-example.json.gz",
-    "waf/111122223333_waflogs_cloudfront_edge-acl_20250314T1205Z_7c4e1b9a.log.gz":
+    "waf/111122223333_waflogs_cloudfront_edge-acl_20250314T1205Z_7c4e1b9a.log.gz": (
         "logs/AWSLogs/111122223333/WAFLogs/cloudfront/edge-acl/2025/03/14/12/05/"
-        "111122223333_waflogs_cloudfront_edge-acl_20250314T1205Z_7c4e1b9a.log.gz",
+        "111122223333_waflogs_cloudfront_edge-acl_20250314T1205Z_7c4e1b9a.log.gz"
+    ),
 }
 DENIED = "logs/EMLARXS9EXAMPLE.2014-11-14-20.RT4KCN4SGK9.gz"  # the object that fails for good
 # Short retries so the file runs in well under a minute; the same variables an operator would set.
-FAST_RETRIES = {"AWS_MAX_ATTEMPTS": "4", "EDGELAKE_S3_CONNECT_TIMEOUT": "2", "EDGELAKE_S3_READ_TIMEOUT": "3",
-                "EDGELAKE_S3_RETRY_TIMEOUT": "20"}
+FAST_RETRIES = {
+    "AWS_MAX_ATTEMPTS": "4",
+    "EDGELAKE_S3_CONNECT_TIMEOUT": "2",
+    "EDGELAKE_S3_READ_TIMEOUT": "3",
+    "EDGELAKE_S3_RETRY_TIMEOUT": "20",
+}
 READ_TIMEOUT = float(FAST_RETRIES["EDGELAKE_S3_READ_TIMEOUT"])
 
 
@@ -66,8 +71,13 @@ def _sorted(lake_uri: str, table: str) -> pl.DataFrame:
 
 
 def _manifest(lake_uri: str) -> pl.DataFrame:
-    return (Lake(lake_uri).scan("manifest").select("object_uri", "identity", "source", "lines", "rows")
-            .collect().sort("object_uri"))
+    return (
+        Lake(lake_uri)
+        .scan("manifest")
+        .select("object_uri", "identity", "source", "lines", "rows")
+        .collect()
+        .sort("object_uri")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +95,9 @@ def clean(s3_server: S3Server) -> Clean:
         lake_uri = f"s3://{s3_server.make_bucket('lake')}/lake"
         summary = ingest([f"s3://{bucket}/logs/"], lake_uri)
         assert summary.failed == 0 and summary.objects == len(UPLOADS), summary.problems
-        out = Clean(f"s3://{bucket}/logs/", uris, _sorted(lake_uri, "cloudfront"), _sorted(lake_uri, "waf"),
-                    _manifest(lake_uri))
+        out = Clean(
+            f"s3://{bucket}/logs/", uris, _sorted(lake_uri, "cloudfront"), _sorted(lake_uri, "waf"), _manifest(lake_uri)
+        )
     assert out.cloudfront.height > 0 and out.waf.height > 0
     return out
 
@@ -124,19 +135,28 @@ def test_retry_settings_follow_the_aws_environment(monkeypatch: pytest.MonkeyPat
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
     defaults = inputs.storage_options()["config_kwargs"]
-    assert defaults == {"retries": {"total_max_attempts": 8, "mode": "adaptive"}, "connect_timeout": 5,
-                        "read_timeout": 30}
+    assert defaults == {
+        "retries": {"total_max_attempts": 8, "mode": "adaptive"},
+        "connect_timeout": 5,
+        "read_timeout": 30,
+    }
     delta = _delta_storage_options("s3://bucket/lake")
     assert delta is not None
     assert {k: delta[k] for k in ("retry_timeout", "connect_timeout", "timeout")} == {
-        "retry_timeout": "180s", "connect_timeout": "5000ms", "timeout": "120000ms"}
+        "retry_timeout": "180s",
+        "connect_timeout": "5000ms",
+        "timeout": "120000ms",
+    }
 
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("AWS_RETRY_MODE", "standard")
     monkeypatch.setenv("EDGELAKE_S3_READ_TIMEOUT", "2.5")
     monkeypatch.setenv("EDGELAKE_S3_RETRY_TIMEOUT", "15")
     assert inputs.storage_options()["config_kwargs"] == {
-        "retries": {"total_max_attempts": 3, "mode": "standard"}, "connect_timeout": 5, "read_timeout": 2.5}
+        "retries": {"total_max_attempts": 3, "mode": "standard"},
+        "connect_timeout": 5,
+        "read_timeout": 2.5,
+    }
     assert _delta_storage_options("s3://bucket/lake")["retry_timeout"] == "15s"  # type: ignore[index]
 
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "many")
@@ -152,6 +172,7 @@ def test_retry_settings_follow_the_aws_environment(monkeypatch: pytest.MonkeyPat
 @pytest.mark.s3
 def test_proxy_relays_and_injects_each_fault(s3_env: S3Server) -> None:
     with FaultProxy(s3_env.endpoint_url, lifetime=30) as px:
+
         def request(method: str, path: str) -> tuple[int, bytes]:
             conn = http.client.HTTPConnection("127.0.0.1", px.port, timeout=10)
             try:
@@ -184,21 +205,21 @@ def test_proxy_relays_and_injects_each_fault(s3_env: S3Server) -> None:
 # --- transient faults: retried, the lake is exactly the clean one ---------------------------------
 @pytest.mark.s3
 def test_transient_faults_are_retried_and_the_lake_equals_a_clean_run(
-        proxy: FaultProxy, s3_server: S3Server, clean: Clean) -> None:
+    proxy: FaultProxy, s3_server: S3Server, clean: Clean
+) -> None:
     faults = {
         # s3fs / botocore reading the inputs
         "input GET 503 SlowDown": proxy.slow_down(2, path="/logs/", methods=["GET"]),
         "input HEAD 500": proxy.internal_error(1, path="/logs/", methods=["HEAD"]),
-        "input GET delayed below the read timeout": proxy.delay(READ_TIMEOUT / 3, 2, path="/logs/",
-                                                                methods=["GET"]),
-        "input GET delayed past the read timeout": proxy.delay(READ_TIMEOUT + 1, 1, path="/logs/",
-                                                               methods=["GET"]),
+        "input GET delayed below the read timeout": proxy.delay(READ_TIMEOUT / 3, 2, path="/logs/", methods=["GET"]),
+        "input GET delayed past the read timeout": proxy.delay(READ_TIMEOUT + 1, 1, path="/logs/", methods=["GET"]),
         # s3fs writing data files: the same upload reset twice in a row
         "data file PUT reset": proxy.reset(2, path=".parquet", methods=["PUT"]),
         # delta-rs reading and committing the log
         "log GET 500": proxy.internal_error(2, path="/_delta_log/", methods=["GET"]),
-        "log GET reset after the server answered": proxy.reset(1, path="/_delta_log/", methods=["GET"],
-                                                               after_upstream=True),
+        "log GET reset after the server answered": proxy.reset(
+            1, path="/_delta_log/", methods=["GET"], after_upstream=True
+        ),
         "commit PUT 503 SlowDown": proxy.slow_down(1, path="/_delta_log/0", methods=["PUT"]),
         "commit PUT 500": proxy.internal_error(1, path="/_delta_log/0", methods=["PUT"]),
     }
@@ -213,8 +234,7 @@ def test_transient_faults_are_retried_and_the_lake_equals_a_clean_run(
 
 
 @pytest.mark.s3
-def test_a_lost_commit_response_is_recognised_as_landed(
-        proxy: FaultProxy, s3_server: S3Server, clean: Clean) -> None:
+def test_a_lost_commit_response_is_recognised_as_landed(proxy: FaultProxy, s3_server: S3Server, clean: Clean) -> None:
     # The server stores the first cloudfront commit, but the answer never reaches delta-rs: it cannot
     # know whether its conditional PUT landed, so it does not retry. Lake.commit then looks for the
     # commit's transaction ids in the table, finds them, and carries on: the run finishes cleanly.
@@ -232,15 +252,17 @@ def test_a_lost_commit_response_is_recognised_as_landed(
 
 # --- permanent faults: reported, skipped, retried next run ----------------------------------------
 def _cli(*args: str) -> tuple[int, dict[str, object], str]:
-    proc = subprocess.run([str(EDGELAKE), *args, "--json"], capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ))
+    proc = subprocess.run(
+        [str(EDGELAKE), *args, "--json"], capture_output=True, text=True, timeout=120, env=dict(os.environ)
+    )
     summary = json.loads(proc.stdout) if proc.stdout.strip() else {}
     return proc.returncode, summary, proc.stderr
 
 
 @pytest.mark.s3
 def test_a_permanently_failing_object_is_reported_skipped_and_ingested_next_run(
-        proxy: FaultProxy, s3_server: S3Server, clean: Clean) -> None:
+    proxy: FaultProxy, s3_server: S3Server, clean: Clean
+) -> None:
     denied_uri = clean.uris[DENIED]
     denied = proxy.error(403, "AccessDenied", "Access Denied", None, path=DENIED)  # every request, forever
     lake_uri = _lake(s3_server)
@@ -271,7 +293,8 @@ def test_a_permanently_failing_object_is_reported_skipped_and_ingested_next_run(
 
 @pytest.mark.s3
 def test_an_object_that_cannot_be_read_but_can_be_listed_is_reported(
-        proxy: FaultProxy, s3_server: S3Server, clean: Clean) -> None:
+    proxy: FaultProxy, s3_server: S3Server, clean: Clean
+) -> None:
     proxy.error(403, "AccessDenied", "Access Denied", None, path=DENIED, methods=["GET"])
     summary: IngestSummary = ingest([clean.prefix], _lake(s3_server))
     assert summary.failed == 1

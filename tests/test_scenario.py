@@ -45,11 +45,21 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 @pytest.fixture(scope="module")
 def ingested(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[IngestSummary]]:
     lake = str(tmp_path_factory.mktemp("lake"))
-    logs = ingest([str(scenario.cloudfront_dir), str(scenario.waf_dir), str(scenario.distribution_config),
-                   str(scenario.web_acl)], lake, IngestOptions(workers=2))
-    realtime = ingest([str(scenario.realtime_dir)], lake,
-                      IngestOptions(source="realtime", realtime_fields=load_fields(str(scenario.realtime_config)),
-                                    distribution_id=scenario.distribution_id, workers=2))
+    logs = ingest(
+        [str(scenario.cloudfront_dir), str(scenario.waf_dir), str(scenario.distribution_config), str(scenario.web_acl)],
+        lake,
+        IngestOptions(workers=2),
+    )
+    realtime = ingest(
+        [str(scenario.realtime_dir)],
+        lake,
+        IngestOptions(
+            source="realtime",
+            realtime_fields=load_fields(str(scenario.realtime_config)),
+            distribution_id=scenario.distribution_id,
+            workers=2,
+        ),
+    )
     return lake, [logs, realtime]
 
 
@@ -100,8 +110,13 @@ def test_cli_prints_where_things_are(tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_generator_imports_no_pipeline_code_but_errors() -> None:
     for path in sorted(PACKAGE.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 if name.startswith("pipeline"):
                     assert name == "pipeline.errors" or name.startswith("pipeline.scenario"), f"{path.name}: {name}"
@@ -116,14 +131,17 @@ def test_object_names_follow_aws_layouts(scenario: Scenario) -> None:
         per_hour[name.split(".")[1]] += 1
     assert set(per_hour.values()) <= {1, 2} and 2 in per_hour.values()
     waf = [str(p.relative_to(scenario.waf_dir)) for p in scenario.waf_dir.rglob("*.gz")]
-    pattern = (r"AWSLogs/123456789012/WAFLogs/cloudfront/streamhaul-acl/2025/03/14/(\d\d)/(\d\d)/"
-               r"123456789012_waflogs_cloudfront_streamhaul-acl_20250314T(\d\d)(\d\d)Z_[0-9a-f]{8}\.log\.gz")
+    pattern = (
+        r"AWSLogs/123456789012/WAFLogs/cloudfront/streamhaul-acl/2025/03/14/(\d\d)/(\d\d)/"
+        r"123456789012_waflogs_cloudfront_streamhaul-acl_20250314T(\d\d)(\d\d)Z_[0-9a-f]{8}\.log\.gz"
+    )
     for key in waf:
         m = re.fullmatch(pattern, key)
         assert m and m[1] == m[3] and m[2] == m[4] and int(m[2]) % 5 == 0, key
     rt = [str(p.relative_to(scenario.realtime_dir)) for p in scenario.realtime_dir.rglob("*.gz")]
-    assert rt and all(re.fullmatch(r"2025/03/14/(\d\d)/streamhaul-rt-1-2025-03-14-\1-\d\d-\d\d-[0-9a-f-]{36}\.gz", k)
-                      for k in rt)
+    assert rt and all(
+        re.fullmatch(r"2025/03/14/(\d\d)/streamhaul-rt-1-2025-03-14-\1-\d\d-\d\d-[0-9a-f-]{36}\.gz", k) for k in rt
+    )
     files = scenario.truth["files"]
     assert (len(files["cloudfront"]), len(files["waf"]), len(files["realtime"])) == (len(cf), len(waf), len(rt))
 
@@ -131,17 +149,26 @@ def test_object_names_follow_aws_layouts(scenario: Scenario) -> None:
 def test_configs_are_accepted_by_the_readers(scenario: Scenario) -> None:
     conf = read_distribution_config(scenario.distribution_config.read_bytes(), uri="dist.json")
     behaviors = conf.tables["behaviors"].select("path_pattern", "target_origin_id", "target_is_group").rows()
-    assert behaviors == [("/api/*", "api-group", True), ("/upload/*", "upload-origin", False),
-                         ("/static/*", "static-s3", False), ("/video/*", "media-group", True),
-                         ("*", "web-group", True)]
+    assert behaviors == [
+        ("/api/*", "api-group", True),
+        ("/upload/*", "upload-origin", False),
+        ("/static/*", "static-s3", False),
+        ("/video/*", "media-group", True),
+        ("*", "web-group", True),
+    ]
     groups = dict(conf.tables["origin_groups"].select("origin_group_id", "failover_status_codes").rows())
-    assert groups == {"api-group": [500, 502, 503, 504], "media-group": [429, 500, 502, 503, 504],
-                      "web-group": [500, 502, 503, 504]}
+    assert groups == {
+        "api-group": [500, 502, 503, 504],
+        "media-group": [429, 500, 502, 503, 504],
+        "web-group": [500, 502, 503, 504],
+    }
     rules = read_web_acl(scenario.web_acl.read_bytes(), uri="acl.json")
     by_name = {r["rule_name"]: r for r in rules.to_dicts()}
     crs = by_name["AWS-AWSManagedRulesCommonRuleSet"]["rule_action_overrides"]
-    assert {(o["name"], o["action"]) for o in crs} == {("SizeRestrictions_BODY", "COUNT"),
-                                                         ("CrossSiteScripting_BODY", "COUNT")}
+    assert {(o["name"], o["action"]) for o in crs} == {
+        ("SizeRestrictions_BODY", "COUNT"),
+        ("CrossSiteScripting_BODY", "COUNT"),
+    }
     assert by_name["BlockedCountriesWatch"]["action"] == "COUNT"
     rate = by_name["LoginRateLimit"]
     assert (rate["rate_limit"], rate["evaluation_window_sec"], rate["aggregate_key_type"]) == (1000, 300, "IP")
@@ -176,14 +203,16 @@ def test_rate_rule_matches_are_logged_and_readable(tmp_path: Path, monkeypatch: 
     entries = limited.get_column("rate_based_rule_list").explode().struct.unnest()
     assert set(entries.get_column("limit_value")) == bots
     assert entries.select("limit_key", "max_rate_allowed", "evaluation_window_sec").unique().rows() == [
-        ("IP", 100, 300)]
+        ("IP", 100, 300)
+    ]
     acl = json.loads(sc.web_acl.read_text())["WebACL"]["Rules"]
     assert [r["Statement"]["RateBasedStatement"]["Limit"] for r in acl if r["Name"] == "LoginRateLimit"] == [100]
 
 
 # --- through the pipeline --------------------------------------------------------------------------
 def test_every_file_ingests_without_rejects_and_rows_match_truth(
-        scenario: Scenario, ingested: tuple[str, list[IngestSummary]], sql: Any) -> None:
+    scenario: Scenario, ingested: tuple[str, list[IngestSummary]], sql: Any
+) -> None:
     logs, realtime = ingested[1]
     assert (logs.rejects, realtime.rejects, logs.failed, realtime.failed) == (0, 0, 0, 0)
     assert logs.problems == [] and realtime.problems == []
@@ -230,8 +259,7 @@ def test_truth_is_internally_consistent(scenario: Scenario) -> None:
         fact = t["planted"][name]
         assert fact["requests"] == sum(fact["by_status"].values()) > 0, name
         assert fact["window"]["start"] <= fact["first_seen"] <= fact["last_seen"] < fact["window"]["end"]
-        rows = [r for r in t["failover"]["rows"] if (r["target"], r["category"]) == (fact["target"],
-                                                                                     fact["category"])]
+        rows = [r for r in t["failover"]["rows"] if (r["target"], r["category"]) == (fact["target"], fact["category"])]
         assert sum(r["requests"] for r in rows) >= fact["requests"]
     assert set(t["planted"]["storm_429"]["by_status"]) == {"429"}
     hourly = defaultdict(lambda: [0, 0, 0])
@@ -296,8 +324,10 @@ def test_failover_rows_recount(scenario: Scenario, sql: Any) -> None:
                sc_status, count(*), strftime(min(timestamp), '%Y-%m-%dT%H:%M:%SZ'),
                strftime(max(timestamp), '%Y-%m-%dT%H:%M:%SZ')
         FROM f GROUP BY ALL ORDER BY ALL""")
-    expected = [(r["target"], r["category"], r["sc_status"], r["requests"], r["first_seen"], r["last_seen"])
-                for r in scenario.truth["failover"]["rows"]]
+    expected = [
+        (r["target"], r["category"], r["sc_status"], r["requests"], r["first_seen"], r["last_seen"])
+        for r in scenario.truth["failover"]["rows"]
+    ]
     assert rows == expected
     categories = {r[1] for r in rows}
     assert categories == {"eligible", "gap_status", "gap_method", "no_group"}
@@ -313,14 +343,23 @@ def test_hit_ratio_and_edge_errors_recount(scenario: Scenario, sql: Any) -> None
                         AND x_edge_response_result_type IN ('Hit', 'RefreshHit', 'Miss')
                         AND cs_protocol NOT IN ('ws', 'wss') AS cacheable FROM cloudfront)
         GROUP BY ALL""")
-    targets = {"/api/*": "api-group", "/upload/*": "upload-origin", "/static/*": "static-s3",
-               "/video/*": "media-group", "*": "web-group"}
-    expected = {targets[b]: (v["requests"], v["cacheable_requests"], v["hits"], v["origin_shield_hits"],
-                             v["hit_bytes"] or None) for b, v in scenario.truth["hit_ratio"]["by_behavior"].items()}
+    targets = {
+        "/api/*": "api-group",
+        "/upload/*": "upload-origin",
+        "/static/*": "static-s3",
+        "/video/*": "media-group",
+        "*": "web-group",
+    }
+    expected = {
+        targets[b]: (v["requests"], v["cacheable_requests"], v["hits"], v["origin_shield_hits"], v["hit_bytes"] or None)
+        for b, v in scenario.truth["hit_ratio"]["by_behavior"].items()
+    }
     assert {r[0]: tuple(r[1:]) for r in rows} == expected
-    edge = dict(sql("""SELECT x_edge_detailed_result_type, count(*) FROM cloudfront
+    edge = dict(
+        sql("""SELECT x_edge_detailed_result_type, count(*) FROM cloudfront
                        WHERE x_edge_detailed_result_type IN ('CapacityExceeded', 'LimitExceeded', 'ClientCommError',
-                             'LambdaExecutionError', 'FunctionExecutionError', 'ClientGeoBlocked') GROUP BY 1"""))
+                             'LambdaExecutionError', 'FunctionExecutionError', 'ClientGeoBlocked') GROUP BY 1""")
+    )
     assert edge == scenario.truth["edge_errors"]["by_detailed_type"]
 
 
@@ -339,8 +378,9 @@ def test_waf_rule_matches_recount(scenario: Scenario, sql: Any) -> None:
             SELECT 'webacl', struct_extract(n, 'rule_id'), client_ip
             FROM (SELECT unnest(non_terminating_matching_rules) AS n, client_ip FROM waf))
         SELECT grp, rule, count(*), count(DISTINCT client_ip) FROM m GROUP BY ALL ORDER BY ALL""")
-    expected = [(r["rule_group"], r["rule_id"], r["matches"], r["distinct_ips"])
-                for r in scenario.truth["waf"]["rules"]]
+    expected = [
+        (r["rule_group"], r["rule_id"], r["matches"], r["distinct_ips"]) for r in scenario.truth["waf"]["rules"]
+    ]
     assert rows == expected
 
 
@@ -351,8 +391,9 @@ def test_rate_peaks_recount_by_brute_force(scenario: Scenario, sql: Any, source:
     ips = [e["ip"] for e in truth["top_ips"][:8]]
     table, ip_col = ("cloudfront", "c_ip") if source == "cloudfront" else ("waf", "client_ip")
     times: dict[str, list[int]] = defaultdict(list)
-    for ip, ms in sql(f"SELECT {ip_col}, epoch_ms(timestamp) FROM {table} WHERE {ip_col} IN "
-                      f"({', '.join(repr(i) for i in ips)})"):
+    for ip, ms in sql(
+        f"SELECT {ip_col}, epoch_ms(timestamp) FROM {table} WHERE {ip_col} IN ({', '.join(repr(i) for i in ips)})"
+    ):
         times[ip].append(ms)
     start = min(min(v) for v in times.values()) // 10_000 * 10_000
     end = max(max(v) for v in times.values()) + 10_000

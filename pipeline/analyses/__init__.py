@@ -42,8 +42,9 @@ def polars_impl(name: str) -> Callable[..., pl.DataFrame]:
     return impl
 
 
-def run(name: str, lake: Lake | str, params: Mapping[str, Any] | None = None, *,
-        engine: str = "duckdb") -> pl.DataFrame:
+def run(
+    name: str, lake: Lake | str, params: Mapping[str, Any] | None = None, *, engine: str = "duckdb"
+) -> pl.DataFrame:
     """Run analysis ``name`` on ``engine`` with ``params`` (strings are converted to declared types)."""
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose duckdb or polars")

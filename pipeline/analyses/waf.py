@@ -24,117 +24,233 @@ BOT_LABEL_PATTERN = "bot-control|:bot:|anonymous-ip-list|amazon-ip-list|reputati
 # (component, weight): fp_score = sum(weight * component); see the SQL header for each component.
 WEIGHTS = {"s_ips": 0.25, "s_rpi": 0.20, "s_ok": 0.25, "s_clean": 0.15, "s_focus": 0.15}
 LIST_FACETS = {  # output column -> (facet, limited to `top`)
-    "top_uris": ("uri", True), "methods": ("method", False), "countries": ("country", False),
-    "co_rules": ("co_rule", True), "locations": ("location", False), "sample_matched_data": ("sample", True),
+    "top_uris": ("uri", True),
+    "methods": ("method", False),
+    "countries": ("country", False),
+    "co_rules": ("co_rule", True),
+    "locations": ("location", False),
+    "sample_matched_data": ("sample", True),
 }
-COLUMNS = ["rule_group", "rule_id", "match_kind", "would_be_action", "matches", "distinct_ips", "requests_per_ip",
-           "distinct_uris", "top_uris", "methods", "countries", "joined_requests", "share_2xx_3xx",
-           "bot_labels_share", "co_rules", "locations", "sample_matched_data", "fp_score", "verdict", "reasons"]
+COLUMNS = [
+    "rule_group",
+    "rule_id",
+    "match_kind",
+    "would_be_action",
+    "matches",
+    "distinct_ips",
+    "requests_per_ip",
+    "distinct_uris",
+    "top_uris",
+    "methods",
+    "countries",
+    "joined_requests",
+    "share_2xx_3xx",
+    "bot_labels_share",
+    "co_rules",
+    "locations",
+    "sample_matched_data",
+    "fp_score",
+    "verdict",
+    "reasons",
+]
 _HIT = ["src", "line", "rule_group", "rule_id", "match_kind", "would_be_action", "details"]
 
 
 def _records(lake: Lake, start: datetime | None, end: datetime | None, distribution: str | None) -> pl.DataFrame:
     waf = in_window(lake.scan("waf"), start, end, distribution, distribution_column="http_source_id")
-    bot = (pl.col("labels").list.eval(pl.element().str.to_lowercase().str.contains(BOT_LABEL_PATTERN))
-           .list.any().fill_null(False))
+    bot = (
+        pl.col("labels")
+        .list.eval(pl.element().str.to_lowercase().str.contains(BOT_LABEL_PATTERN))
+        .list.any()
+        .fill_null(False)
+    )
     return waf.select(
-        pl.col("source_file").alias("src"), pl.col("source_line").alias("line"), "webacl_id", "action",
-        "terminating_rule_id", "terminating_rule_type", "terminating_rule_match_details", "rule_group_list",
-        "non_terminating_matching_rules", "client_ip", "uri", "http_method", "country", "request_id",
+        pl.col("source_file").alias("src"),
+        pl.col("source_line").alias("line"),
+        "webacl_id",
+        "action",
+        "terminating_rule_id",
+        "terminating_rule_type",
+        "terminating_rule_match_details",
+        "rule_group_list",
+        "non_terminating_matching_rules",
+        "client_ip",
+        "uri",
+        "http_method",
+        "country",
+        "request_id",
         bot.alias("bot_labelled"),
     ).collect()
 
 
 def _groups(req: pl.DataFrame) -> pl.DataFrame:
     """One row per ruleGroupList entry, with its 1-based position in the list."""
-    return (req.select("src", "line", pl.col("action").alias("req_action"), "terminating_rule_type",
-                       "rule_group_list",
-                       pl.int_ranges(1, pl.col("rule_group_list").list.len() + 1).alias("pos"))
-            .explode("rule_group_list", "pos")
-            .filter(pl.col("rule_group_list").is_not_null())
-            .unnest("rule_group_list")
-            .filter(pl.col("rule_group_id").is_not_null()))
+    return (
+        req.select(
+            "src",
+            "line",
+            pl.col("action").alias("req_action"),
+            "terminating_rule_type",
+            "rule_group_list",
+            pl.int_ranges(1, pl.col("rule_group_list").list.len() + 1).alias("pos"),
+        )
+        .explode("rule_group_list", "pos")
+        .filter(pl.col("rule_group_list").is_not_null())
+        .unnest("rule_group_list")
+        .filter(pl.col("rule_group_id").is_not_null())
+    )
 
 
 def _hits(req: pl.DataFrame, grp: pl.DataFrame, acl: pl.DataFrame) -> pl.DataFrame:
     """One row per (record, rule match) of every kind, with that match's ruleMatchDetails."""
     details_type = req.schema["terminating_rule_match_details"]
     term = pl.col("terminating_rule").struct
-    grp_end = (grp.filter(pl.col("terminating_rule_type").is_in(["GROUP", "MANAGED_RULE_GROUP"])
-                          & (term.field("action") == pl.col("req_action")))
-               .group_by("src", "line").agg(pl.col("pos").max()).with_columns(pl.lit(True).alias("is_end")))
+    grp_end = (
+        grp.filter(
+            pl.col("terminating_rule_type").is_in(["GROUP", "MANAGED_RULE_GROUP"])
+            & (term.field("action") == pl.col("req_action"))
+        )
+        .group_by("src", "line")
+        .agg(pl.col("pos").max())
+        .with_columns(pl.lit(True).alias("is_end"))
+    )
 
     nt = pl.col("nt").struct
-    overrides = (grp.select("src", "line", "rule_group_id", pl.col("non_terminating_matching_rules").alias("nt"))
-                 .explode("nt").filter(pl.col("nt").is_not_null())
-                 .filter((nt.field("action") == "COUNT") & nt.field("overridden_action").is_in(BLOCKING))
-                 .select("src", "line", pl.col("rule_group_id").alias("rule_group"), nt.field("rule_id"),
-                         pl.lit("rule_override").alias("match_kind"),
-                         nt.field("overridden_action").alias("would_be_action"),
-                         nt.field("rule_match_details").alias("details")))
+    overrides = (
+        grp.select("src", "line", "rule_group_id", pl.col("non_terminating_matching_rules").alias("nt"))
+        .explode("nt")
+        .filter(pl.col("nt").is_not_null())
+        .filter((nt.field("action") == "COUNT") & nt.field("overridden_action").is_in(BLOCKING))
+        .select(
+            "src",
+            "line",
+            pl.col("rule_group_id").alias("rule_group"),
+            nt.field("rule_id"),
+            pl.lit("rule_override").alias("match_kind"),
+            nt.field("overridden_action").alias("would_be_action"),
+            nt.field("rule_match_details").alias("details"),
+        )
+    )
     ex = pl.col("ex").struct
-    excluded = (grp.select("src", "line", "rule_group_id", pl.col("excluded_rules").alias("ex"))
-                .explode("ex").filter(pl.col("ex").is_not_null())
-                .filter(ex.field("exclusion_type") == "EXCLUDED_AS_COUNT")
-                .select("src", "line", pl.col("rule_group_id").alias("rule_group"), ex.field("rule_id"),
-                        pl.lit("excluded").alias("match_kind"), pl.lit("BLOCK").alias("would_be_action"),
-                        pl.lit(None, dtype=details_type).alias("details")))
-    in_group = (grp.join(grp_end, on=["src", "line", "pos"], how="left")
-                .filter((pl.col("is_end").is_null() & (term.field("action") == "BLOCK"))
-                        | (pl.col("is_end").is_not_null() & (pl.col("req_action") == "BLOCK")))
-                .select("src", "line", pl.col("rule_group_id").alias("rule_group"), term.field("rule_id"),
-                        pl.when(pl.col("is_end").is_null()).then(pl.lit("group_count"))
-                        .otherwise(pl.lit("terminating")).alias("match_kind"),
-                        term.field("action").alias("would_be_action"),
-                        term.field("rule_match_details").alias("details")))
-    webacl_blocks = (req.filter(pl.col("action") == "BLOCK").join(grp_end, on=["src", "line"], how="anti")
-                     .select("src", "line", pl.lit("webacl").alias("rule_group"),
-                             pl.col("terminating_rule_id").alias("rule_id"),
-                             pl.lit("terminating").alias("match_kind"), pl.lit("BLOCK").alias("would_be_action"),
-                             pl.col("terminating_rule_match_details").alias("details")))
-    would_be = (pl.when(nt.field("overridden_action").is_not_null()).then(nt.field("overridden_action"))
-                .when(pl.col("rule_kind").is_not_null())
-                .then(pl.when(pl.col("rule_kind").is_in(GROUP_KINDS)).then(pl.lit(None, dtype=pl.String))
-                      .when(pl.col("acl_action") == "COUNT").then(pl.lit("BLOCK"))
-                      .otherwise(pl.col("acl_action")))
-                .otherwise(pl.lit("BLOCK")))
-    webacl_counts = (req.select("src", "line", "webacl_id", pl.col("non_terminating_matching_rules").alias("nt"))
-                     .explode("nt").filter(pl.col("nt").is_not_null())
-                     .filter(nt.field("action") == "COUNT")
-                     .with_columns(nt.field("rule_id"))
-                     .join(acl, left_on=["webacl_id", "rule_id"], right_on=["web_acl_arn", "rule_name"], how="left")
-                     .with_columns(would_be.alias("would_be_action"))
-                     .filter(pl.col("would_be_action").is_in(BLOCKING))
-                     .select("src", "line", pl.lit("webacl").alias("rule_group"), "rule_id",
-                             pl.lit("webacl_count").alias("match_kind"), "would_be_action",
-                             nt.field("rule_match_details").alias("details")))
+    excluded = (
+        grp.select("src", "line", "rule_group_id", pl.col("excluded_rules").alias("ex"))
+        .explode("ex")
+        .filter(pl.col("ex").is_not_null())
+        .filter(ex.field("exclusion_type") == "EXCLUDED_AS_COUNT")
+        .select(
+            "src",
+            "line",
+            pl.col("rule_group_id").alias("rule_group"),
+            ex.field("rule_id"),
+            pl.lit("excluded").alias("match_kind"),
+            pl.lit("BLOCK").alias("would_be_action"),
+            pl.lit(None, dtype=details_type).alias("details"),
+        )
+    )
+    in_group = (
+        grp.join(grp_end, on=["src", "line", "pos"], how="left")
+        .filter(
+            (pl.col("is_end").is_null() & (term.field("action") == "BLOCK"))
+            | (pl.col("is_end").is_not_null() & (pl.col("req_action") == "BLOCK"))
+        )
+        .select(
+            "src",
+            "line",
+            pl.col("rule_group_id").alias("rule_group"),
+            term.field("rule_id"),
+            pl.when(pl.col("is_end").is_null())
+            .then(pl.lit("group_count"))
+            .otherwise(pl.lit("terminating"))
+            .alias("match_kind"),
+            term.field("action").alias("would_be_action"),
+            term.field("rule_match_details").alias("details"),
+        )
+    )
+    webacl_blocks = (
+        req.filter(pl.col("action") == "BLOCK")
+        .join(grp_end, on=["src", "line"], how="anti")
+        .select(
+            "src",
+            "line",
+            pl.lit("webacl").alias("rule_group"),
+            pl.col("terminating_rule_id").alias("rule_id"),
+            pl.lit("terminating").alias("match_kind"),
+            pl.lit("BLOCK").alias("would_be_action"),
+            pl.col("terminating_rule_match_details").alias("details"),
+        )
+    )
+    would_be = (
+        pl.when(nt.field("overridden_action").is_not_null())
+        .then(nt.field("overridden_action"))
+        .when(pl.col("rule_kind").is_not_null())
+        .then(
+            pl.when(pl.col("rule_kind").is_in(GROUP_KINDS))
+            .then(pl.lit(None, dtype=pl.String))
+            .when(pl.col("acl_action") == "COUNT")
+            .then(pl.lit("BLOCK"))
+            .otherwise(pl.col("acl_action"))
+        )
+        .otherwise(pl.lit("BLOCK"))
+    )
+    webacl_counts = (
+        req.select("src", "line", "webacl_id", pl.col("non_terminating_matching_rules").alias("nt"))
+        .explode("nt")
+        .filter(pl.col("nt").is_not_null())
+        .filter(nt.field("action") == "COUNT")
+        .with_columns(nt.field("rule_id"))
+        .join(acl, left_on=["webacl_id", "rule_id"], right_on=["web_acl_arn", "rule_name"], how="left")
+        .with_columns(would_be.alias("would_be_action"))
+        .filter(pl.col("would_be_action").is_in(BLOCKING))
+        .select(
+            "src",
+            "line",
+            pl.lit("webacl").alias("rule_group"),
+            "rule_id",
+            pl.lit("webacl_count").alias("match_kind"),
+            "would_be_action",
+            nt.field("rule_match_details").alias("details"),
+        )
+    )
     parts = [overrides, excluded, in_group, webacl_blocks, webacl_counts]
     return pl.concat([p.select(_HIT) for p in parts]).filter(pl.col("rule_id").is_not_null())
 
 
 def _facets(hits: pl.DataFrame, keyed: pl.DataFrame, base: pl.DataFrame, top: int) -> pl.DataFrame:
     """The list columns: per rule and facet, values by frequency (descending), ties by value."""
+
     def facet(frame: pl.DataFrame, name: str, value: pl.Expr) -> pl.DataFrame:
         return frame.select(*KEY, pl.lit(name).alias("facet"), value.cast(pl.String).alias("v"))
 
     d = pl.col("d").struct
-    details = (hits.select(*KEY, pl.col("details").alias("d")).explode("d").filter(pl.col("d").is_not_null())
-               .select(*KEY, d.field("location"),
-                       d.field("matched_data").list.join(" ", ignore_nulls=True).alias("sample")))
-    others = keyed.select("src", "line", pl.col("rule_group").alias("o_group"),
-                          pl.col("rule_id").alias("o_rule")).unique()
-    co = (keyed.join(others, on=["src", "line"])
-          .filter((pl.col("o_group") != pl.col("rule_group")) | (pl.col("o_rule") != pl.col("rule_id"))))
-    values = pl.concat([
-        facet(base, "uri", pl.col("uri")), facet(base, "method", pl.col("http_method")),
-        facet(base, "country", pl.col("country")), facet(details, "location", pl.col("location")),
-        facet(details, "sample", pl.when(pl.col("sample") != "").then(pl.col("sample"))),
-        facet(co, "co_rule", pl.concat_str([pl.col("o_group"), pl.lit("/"), pl.col("o_rule")])),
-    ])
-    ranked = (values.filter(pl.col("v").is_not_null())
-              .group_by(*KEY, "facet", "v").agg(pl.len().alias("n"))
-              .sort([*KEY, "facet", "n", "v"], descending=[False, False, False, False, True, False])
-              .with_columns((pl.int_range(pl.len()).over([*KEY, "facet"]) + 1).alias("rn")))
+    details = (
+        hits.select(*KEY, pl.col("details").alias("d"))
+        .explode("d")
+        .filter(pl.col("d").is_not_null())
+        .select(*KEY, d.field("location"), d.field("matched_data").list.join(" ", ignore_nulls=True).alias("sample"))
+    )
+    others = keyed.select(
+        "src", "line", pl.col("rule_group").alias("o_group"), pl.col("rule_id").alias("o_rule")
+    ).unique()
+    co = keyed.join(others, on=["src", "line"]).filter(
+        (pl.col("o_group") != pl.col("rule_group")) | (pl.col("o_rule") != pl.col("rule_id"))
+    )
+    values = pl.concat(
+        [
+            facet(base, "uri", pl.col("uri")),
+            facet(base, "method", pl.col("http_method")),
+            facet(base, "country", pl.col("country")),
+            facet(details, "location", pl.col("location")),
+            facet(details, "sample", pl.when(pl.col("sample") != "").then(pl.col("sample"))),
+            facet(co, "co_rule", pl.concat_str([pl.col("o_group"), pl.lit("/"), pl.col("o_rule")])),
+        ]
+    )
+    ranked = (
+        values.filter(pl.col("v").is_not_null())
+        .group_by(*KEY, "facet", "v")
+        .agg(pl.len().alias("n"))
+        .sort([*KEY, "facet", "n", "v"], descending=[False, False, False, False, True, False])
+        .with_columns((pl.int_range(pl.len()).over([*KEY, "facet"]) + 1).alias("rn"))
+    )
     aggs = []
     for column, (name, limited) in LIST_FACETS.items():
         keep = pl.col("facet") == name
@@ -146,6 +262,7 @@ def _facets(hits: pl.DataFrame, keyed: pl.DataFrame, base: pl.DataFrame, top: in
 
 def _reasons(scored: pl.DataFrame) -> pl.DataFrame:
     """One short text per score component, ordered by influence = weight * |component - 0.5|."""
+
     def plural(n: pl.Expr, one: str, many: str) -> pl.Expr:
         return pl.when(n == 1).then(pl.lit(one)).otherwise(pl.lit(many))
 
@@ -153,48 +270,86 @@ def _reasons(scored: pl.DataFrame) -> pl.DataFrame:
     pct_ok = (pl.col("share_2xx_3xx") * 100 + 0.5).floor().cast(pl.Int64).cast(pl.String)
     pct_bot = (pl.col("bot_labels_share") * 100 + 0.5).floor().cast(pl.Int64).cast(pl.String)
     texts = {
-        "s_ips": pl.concat_str([pl.col("distinct_ips").cast(pl.String),
-                                plural(pl.col("distinct_ips"), " distinct IP", " distinct IPs")]),
-        "s_rpi": pl.when(pl.col("requests_per_ip").is_null()).then(pl.lit("no client IPs logged"))
-        .otherwise(pl.concat_str([(rpi_tenths // 10).cast(pl.String), pl.lit("."),
-                                  (rpi_tenths % 10).cast(pl.String), pl.lit(" requests per IP")])),
-        "s_ok": pl.when(pl.col("share_2xx_3xx").is_null()).then(pl.lit("no CloudFront log rows joined"))
+        "s_ips": pl.concat_str(
+            [pl.col("distinct_ips").cast(pl.String), plural(pl.col("distinct_ips"), " distinct IP", " distinct IPs")]
+        ),
+        "s_rpi": pl.when(pl.col("requests_per_ip").is_null())
+        .then(pl.lit("no client IPs logged"))
+        .otherwise(
+            pl.concat_str(
+                [
+                    (rpi_tenths // 10).cast(pl.String),
+                    pl.lit("."),
+                    (rpi_tenths % 10).cast(pl.String),
+                    pl.lit(" requests per IP"),
+                ]
+            )
+        ),
+        "s_ok": pl.when(pl.col("share_2xx_3xx").is_null())
+        .then(pl.lit("no CloudFront log rows joined"))
         .otherwise(pl.concat_str([pct_ok, pl.lit("% served 2xx/3xx by the origin")])),
-        "s_clean": pl.when(pl.col("bot_requests") == 0).then(pl.lit("no bot or reputation labels"))
+        "s_clean": pl.when(pl.col("bot_requests") == 0)
+        .then(pl.lit("no bot or reputation labels"))
         .otherwise(pl.concat_str([pct_bot, pl.lit("% carry bot or reputation labels")])),
-        "s_focus": pl.concat_str([pl.col("distinct_uris").cast(pl.String),
-                                  plural(pl.col("distinct_uris"), " distinct URI in ", " distinct URIs in "),
-                                  pl.col("matches").cast(pl.String),
-                                  plural(pl.col("matches"), " match", " matches")]),
+        "s_focus": pl.concat_str(
+            [
+                pl.col("distinct_uris").cast(pl.String),
+                plural(pl.col("distinct_uris"), " distinct URI in ", " distinct URIs in "),
+                pl.col("matches").cast(pl.String),
+                plural(pl.col("matches"), " match", " matches"),
+            ]
+        ),
     }
-    long = pl.concat([
-        scored.select(*KEY, (WEIGHTS[c] * (pl.col(c) - 0.5).abs() * 1e6 + 0.5).floor().alias("i"),
-                      pl.lit(order).alias("o"), text.alias("t"))
-        for order, (c, text) in enumerate(texts.items(), 1)
-    ])
-    return (long.sort([*KEY, "i", "o"], descending=[False, False, False, True, False])
-            .group_by(KEY, maintain_order=True).agg(pl.col("t").alias("reasons")))
+    long = pl.concat(
+        [
+            scored.select(
+                *KEY,
+                (WEIGHTS[c] * (pl.col(c) - 0.5).abs() * 1e6 + 0.5).floor().alias("i"),
+                pl.lit(order).alias("o"),
+                text.alias("t"),
+            )
+            for order, (c, text) in enumerate(texts.items(), 1)
+        ]
+    )
+    return (
+        long.sort([*KEY, "i", "o"], descending=[False, False, False, True, False])
+        .group_by(KEY, maintain_order=True)
+        .agg(pl.col("t").alias("reasons"))
+    )
 
 
-def waf_fp_candidates(lake: Lake, *, start: datetime | None = None, end: datetime | None = None,
-                      distribution: str | None = None, top: int = 5) -> pl.DataFrame:
+def waf_fp_candidates(
+    lake: Lake,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    distribution: str | None = None,
+    top: int = 5,
+) -> pl.DataFrame:
     """WAF false-positive candidates; the same rows as ``sql/waf-fp-candidates.sql``."""
     req = _records(lake, start, end, distribution)
     grp = _groups(req)
-    acl = lake.scan("web_acl_rules").select(
-        "web_acl_arn", "rule_name", "rule_kind", pl.col("action").alias("acl_action")).collect()
+    acl = (
+        lake.scan("web_acl_rules")
+        .select("web_acl_arn", "rule_name", "rule_kind", pl.col("action").alias("acl_action"))
+        .collect()
+    )
     hits = _hits(req, grp, acl)
     keyed = hits.select("src", "line", *KEY).unique()
-    cf = (lake.scan("cloudfront")
-          .select(pl.col("x_edge_request_id").alias("request_id"),
-                  pl.col("sc_status").is_between(200, 399).alias("ok"))
-          .join(req.lazy().select("request_id").unique(), on="request_id", how="semi")
-          .group_by("request_id").agg(pl.col("ok").any(), pl.lit(True).alias("joined"))
-          .collect())
+    cf = (
+        lake.scan("cloudfront")
+        .select(pl.col("x_edge_request_id").alias("request_id"), pl.col("sc_status").is_between(200, 399).alias("ok"))
+        .join(req.lazy().select("request_id").unique(), on="request_id", how="semi")
+        .group_by("request_id")
+        .agg(pl.col("ok").any(), pl.lit(True).alias("joined"))
+        .collect()
+    )
     flat = req.select("src", "line", "client_ip", "uri", "http_method", "country", "request_id", "bot_labelled")
-    base = (keyed.join(flat, on=["src", "line"])  # never gather the nested columns: slow
-            .join(cf, on="request_id", how="left")
-            .with_columns(pl.col("joined").fill_null(False), pl.col("ok").fill_null(False)))
+    base = (
+        keyed.join(flat, on=["src", "line"])  # never gather the nested columns: slow
+        .join(cf, on="request_id", how="left")
+        .with_columns(pl.col("joined").fill_null(False), pl.col("ok").fill_null(False))
+    )
     stats = base.group_by(KEY).agg(
         pl.len().cast(pl.Int64).alias("matches"),
         pl.col("client_ip").drop_nulls().n_unique().cast(pl.Int64).alias("distinct_ips"),
@@ -205,15 +360,14 @@ def waf_fp_candidates(lake: Lake, *, start: datetime | None = None, end: datetim
     )
     actions = hits.group_by(KEY).agg(pl.col("would_be_action").drop_nulls().unique().sort().str.join("|"))
     measured = stats.join(actions, on=KEY).with_columns(
-        pl.when(pl.col("distinct_ips") > 0).then(pl.col("matches") / pl.col("distinct_ips"))
-        .alias("requests_per_ip"),
-        pl.when(pl.col("joined_requests") > 0).then(pl.col("ok_requests") / pl.col("joined_requests"))
+        pl.when(pl.col("distinct_ips") > 0).then(pl.col("matches") / pl.col("distinct_ips")).alias("requests_per_ip"),
+        pl.when(pl.col("joined_requests") > 0)
+        .then(pl.col("ok_requests") / pl.col("joined_requests"))
         .alias("share_2xx_3xx"),
         (pl.col("bot_requests") / pl.col("matches")).alias("bot_labels_share"),
     )
     scored = measured.with_columns(
-        pl.min_horizontal(pl.lit(1.0), pl.max_horizontal(pl.col("distinct_ips"), pl.lit(1)).log10() / 2)
-        .alias("s_ips"),
+        pl.min_horizontal(pl.lit(1.0), pl.max_horizontal(pl.col("distinct_ips"), pl.lit(1)).log10() / 2).alias("s_ips"),
         (1 - pl.col("requests_per_ip").log10() / 2).clip(0.0, 1.0).fill_null(0.5).alias("s_rpi"),
         pl.col("share_2xx_3xx").fill_null(0.5).alias("s_ok"),
         (1 - pl.col("bot_labels_share")).alias("s_clean"),
@@ -221,13 +375,20 @@ def waf_fp_candidates(lake: Lake, *, start: datetime | None = None, end: datetim
     ).with_columns(pl.sum_horizontal([w * pl.col(c) for c, w in WEIGHTS.items()]).alias("fp_score"))
     facets = _facets(hits, keyed, base, top)
     empty = pl.lit([], dtype=pl.List(pl.String))
-    out = (scored.join(_reasons(scored), on=KEY, how="left")
-           .join(facets, on=KEY, how="left")
-           .with_columns(*[pl.col(c).fill_null(empty) for c in LIST_FACETS],
-                         pl.when(pl.col("match_kind") == "terminating").then(pl.lit("already_blocking"))
-                         .when(pl.col("fp_score") >= 0.6).then(pl.lit("likely_false_positive"))
-                         .when(pl.col("fp_score") >= 0.35).then(pl.lit("review"))
-                         .otherwise(pl.lit("likely_true_positive")).alias("verdict"),
-                         (pl.col("match_kind") == "terminating").alias("_blocking")))
-    return (out.sort(["_blocking", "fp_score", *KEY], descending=[False, True, False, False, False])
-            .select(COLUMNS))
+    out = (
+        scored.join(_reasons(scored), on=KEY, how="left")
+        .join(facets, on=KEY, how="left")
+        .with_columns(
+            *[pl.col(c).fill_null(empty) for c in LIST_FACETS],
+            pl.when(pl.col("match_kind") == "terminating")
+            .then(pl.lit("already_blocking"))
+            .when(pl.col("fp_score") >= 0.6)
+            .then(pl.lit("likely_false_positive"))
+            .when(pl.col("fp_score") >= 0.35)
+            .then(pl.lit("review"))
+            .otherwise(pl.lit("likely_true_positive"))
+            .alias("verdict"),
+            (pl.col("match_kind") == "terminating").alias("_blocking"),
+        )
+    )
+    return out.sort(["_blocking", "fp_score", *KEY], descending=[False, True, False, False, False]).select(COLUMNS)

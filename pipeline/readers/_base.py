@@ -71,8 +71,13 @@ def raw_text(line: bytes | str) -> str:
     return text if len(text) <= MAX_RAW else text[:MAX_RAW] + "…[cut]"
 
 
-def rejects_frame(ctx: ReadContext, lines: Sequence[int | None], codes: Sequence[str],
-                  reasons: Sequence[str], raws: Sequence[str | None]) -> pl.DataFrame:
+def rejects_frame(
+    ctx: ReadContext,
+    lines: Sequence[int | None],
+    codes: Sequence[str],
+    reasons: Sequence[str],
+    raws: Sequence[str | None],
+) -> pl.DataFrame:
     """Build a rejects frame (the ``rejects`` table's columns) for this object."""
     n = len(lines)
     return pl.DataFrame(

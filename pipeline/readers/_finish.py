@@ -35,12 +35,12 @@ def _timestamp_expr(columns: list[str]) -> pl.Expr | None:
     if EPOCH_S in columns:
         secs = pl.col(EPOCH_S).cast(pl.Float64, strict=False)
         micros = (secs * 1_000_000).round(0)
-        candidates.append(pl.when(micros.abs() < 2**62).then(micros).cast(pl.Int64, strict=False)
-                          .cast(pl.Datetime("us", "UTC")))
+        candidates.append(
+            pl.when(micros.abs() < 2**62).then(micros).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
+        )
     if "date" in columns and "time" in columns:
         text = pl.concat_str([pl.col("date"), pl.col("time")], separator=" ")
-        candidates.append(text.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", time_zone="UTC",
-                                               strict=False))
+        candidates.append(text.str.to_datetime("%Y-%m-%d %H:%M:%S", time_unit="us", time_zone="UTC", strict=False))
     if not candidates:
         return None
     return pl.coalesce(candidates) if len(candidates) > 1 else candidates[0]
@@ -50,16 +50,18 @@ def _distribution_expr(columns: list[str], distribution_id: str | None) -> pl.Ex
     if distribution_id is None and "distribution_id" in columns:
         return None
     given = pl.lit(distribution_id, pl.String)
-    return (pl.coalesce(pl.col("distribution_id"), given) if "distribution_id" in columns else given) \
-        .alias("distribution_id")
+    return (pl.coalesce(pl.col("distribution_id"), given) if "distribution_id" in columns else given).alias(
+        "distribution_id"
+    )
 
 
 _TYPED = "\x00typed:"  # prefix of a cast column while its text is still needed to spot failures
 _BAD = "\x00bad"
 
 
-def _fused(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, distribution_id: str | None,
-           null_cols: list[str]) -> pl.DataFrame | None:
+def _fused(
+    raw: pl.DataFrame, schema: Schema, ctx: ReadContext, distribution_id: str | None, null_cols: list[str]
+) -> pl.DataFrame | None:
     """Every typing step as one Polars query; None when any row would be rejected.
 
     A chunk is typed once per query instead of once per step, with one collect (the step-by-step path
@@ -77,16 +79,18 @@ def _fused(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, distribution_id:
     nulls = null_exprs(raw, null_cols)
     if nulls:
         plan = plan.with_columns(nulls)
-    derived = [e for e in (None if ts is None else ts.alias("timestamp"),
-                           _distribution_expr(columns, distribution_id)) if e is not None]
+    derived = [
+        e
+        for e in (None if ts is None else ts.alias("timestamp"), _distribution_expr(columns, distribution_id))
+        if e is not None
+    ]
     if derived:
         plan = plan.with_columns(derived)
     typed = text_to_type(raw, schema)
     if typed:
         plan = plan.with_columns([cast_expr(n, col).alias(_TYPED + n) for n, col in typed.items()])
     stamp = pl.col(_TYPED + "timestamp" if "timestamp" in typed else "timestamp")
-    bad = pl.any_horizontal([stamp.is_null(),
-                             *[pl.col(n).is_not_null() & pl.col(_TYPED + n).is_null() for n in typed]])
+    bad = pl.any_horizontal([stamp.is_null(), *[pl.col(n).is_not_null() & pl.col(_TYPED + n).is_null() for n in typed]])
     available = {c: pl.col(c) for c in (*columns, "timestamp", "distribution_id")}
     available |= {n: pl.col(_TYPED + n) for n in typed}
     available |= {"source_file": pl.lit(ctx.uri, pl.String), "dt": stamp.dt.date()}
@@ -97,8 +101,9 @@ def _fused(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, distribution_id:
     return frame.drop(_BAD)
 
 
-def finish(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *, distribution_id: str | None,
-           dashes: list[str] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def finish(
+    raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *, distribution_id: str | None, dashes: list[str] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Type ``raw`` (text columns + ``source_line``) into (rows, rejects) for ``schema``'s table.
 
     ``dashes`` names the columns that may still hold AWS's `-` or empty text (the tab reader nulls the
@@ -122,23 +127,33 @@ def finish(raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *, distribution_
     if missing_ts is None:
         missing_ts = pl.Series([True] * typed.height)
     if missing_ts.any():
-        ts_reason = pl.Series(["no usable timestamp (needs date and time, timestamp(ms) or timestamp)"]
-                              * typed.height, dtype=pl.String)
+        ts_reason = pl.Series(
+            ["no usable timestamp (needs date and time, timestamp(ms) or timestamp)"] * typed.height, dtype=pl.String
+        )
         ts_reason = ts_reason.zip_with(missing_ts, pl.Series([None] * typed.height, dtype=pl.String))
         reason = ts_reason if reason is None else reason.fill_null(ts_reason)
     if reason is None:
         rows = typed
-        rejects = rejects_from_frame(ctx, pl.DataFrame(
-            schema={"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}))
+        rejects = rejects_from_frame(
+            ctx,
+            pl.DataFrame(
+                schema={"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}
+            ),
+        )
     else:
         bad = reason.is_not_null()
         rows = typed.filter(~bad)
         raw_bad = raw.filter(bad)
         line_text = pl.concat_str([pl.col(c).cast(pl.String).fill_null("-") for c in text_cols], separator="\t")
-        rejects = rejects_from_frame(ctx, raw_bad.select(
-            pl.col("source_line"), pl.lit("bad_value").alias("reason_code"),
-            reason.filter(bad).alias("reason"), line_text.alias("raw")))
+        rejects = rejects_from_frame(
+            ctx,
+            raw_bad.select(
+                pl.col("source_line"),
+                pl.lit("bad_value").alias("reason_code"),
+                reason.filter(bad).alias("reason"),
+                line_text.alias("raw"),
+            ),
+        )
     rows = rows.drop([c for c in (EPOCH_S,) if c in rows.columns])
-    rows = rows.with_columns(pl.lit(ctx.uri, pl.String).alias("source_file"),
-                             pl.col("timestamp").dt.date().alias("dt"))
+    rows = rows.with_columns(pl.lit(ctx.uri, pl.String).alias("source_file"), pl.col("timestamp").dt.date().alias("dt"))
     return conform(rows, schema), rejects

@@ -60,8 +60,7 @@ def parse_json_lines(chunk: Chunk) -> ParsedJson:
             rejects.append((num, "invalid_json", f"not valid JSON: {exc}", raw_text(line)))
             continue
         if not isinstance(value, dict):
-            rejects.append((num, "not_an_object", f"a JSON {type(value).__name__}, not an object",
-                            raw_text(line)))
+            rejects.append((num, "not_an_object", f"a JSON {type(value).__name__}, not an object", raw_text(line)))
             continue
         good.append(line)
         good_lines.append(num)

@@ -42,9 +42,18 @@ def _read(block: bytes, width: int, types: dict[int, pl.DataType] | None = None,
     dashes = {f"c{i}": "-" for i in range(width) if i not in (0, last, last + 1, last + 2)}
     text, lead = polars_text(block)
     return pl.read_csv(
-        text, has_header=False, separator="\t", quote_char=None, schema=schema, null_values=dashes or None,
-        truncate_ragged_lines=False, empty_string_is_null=True, missing_columns="insert",
-        raise_if_empty=False, infer_schema=False, skip_lines=skip + lead,
+        text,
+        has_header=False,
+        separator="\t",
+        quote_char=None,
+        schema=schema,
+        null_values=dashes or None,
+        truncate_ragged_lines=False,
+        empty_string_is_null=True,
+        missing_columns="insert",
+        raise_if_empty=False,
+        infer_schema=False,
+        skip_lines=skip + lead,
     )
 
 
@@ -52,8 +61,16 @@ def _field_count(line: bytes) -> int:
     return line.count(b"\t") + 1
 
 
-def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
-                comments: bool = False, types: dict[str, pl.DataType] | None = None, offset: int = 0) -> Parsed:
+def parse_block(
+    block: bytes,
+    first_line: int,
+    names: list[str],
+    *,
+    what: str,
+    comments: bool = False,
+    types: dict[str, pl.DataType] | None = None,
+    offset: int = 0,
+) -> Parsed:
     """Parse ``block[offset:]`` (complete lines, each ending in a newline) whose fields are ``names``.
 
     ``offset`` (the start of a line) lets a reader skip the header lines that lead a chunk without
@@ -67,8 +84,7 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
     n = len(names)
     pre: list[dict[str, object]] = []
     # The first and last declared fields stay text: they tell blank and short lines apart.
-    native = {i: t for i, name in enumerate(names) if (t := (types or {}).get(name)) is not None
-              and 0 < i < n - 1}
+    native = {i: t for i, name in enumerate(names) if (t := (types or {}).get(name)) is not None and 0 < i < n - 1}
     try:
         df = _read(block, n + 2, native, block.count(b"\n", 0, offset) if offset else 0)
     except pl.exceptions.PolarsError:
@@ -100,8 +116,11 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
         hashes = df.get_column("c0").str.starts_with("#").fill_null(False)
         if hashes.any():
             hit = df.filter(hashes)
-            text = hit.select(pl.concat_str([pl.col(c).cast(pl.String).fill_null("-") for c in cols], separator="\t")
-                              .str.strip_chars_end("\t")).to_series()
+            text = hit.select(
+                pl.concat_str(
+                    [pl.col(c).cast(pl.String).fill_null("-") for c in cols], separator="\t"
+                ).str.strip_chars_end("\t")
+            ).to_series()
             found_comments = list(zip(hit.get_column("source_line").to_list(), text.to_list(), strict=True))
             flags = flags.with_columns(pl.col("blank") | hashes, pl.col("bad") & ~hashes)
     if pre_lines:
@@ -122,9 +141,14 @@ def parse_block(block: bytes, first_line: int, names: list[str], *, what: str,
         for ln in bad_lines:
             raw = raw_lines[ln - first_line]
             found = _field_count(raw)
-            recs.append({"source_line": ln, "reason_code": "field_count",
-                         "reason": f"line has {found} tab-separated fields; {what} declares {n}",
-                         "raw": raw_text(raw)})
+            recs.append(
+                {
+                    "source_line": ln,
+                    "reason_code": "field_count",
+                    "reason": f"line has {found} tab-separated fields; {what} declares {n}",
+                    "raw": raw_text(raw),
+                }
+            )
         rejects = pl.concat([rejects, pl.DataFrame(recs, schema=_REJECT_COLS)])
     kept = df if bool(good_mask.all()) else df.filter(good_mask)
     good = kept.select([pl.col(f"c{i}").alias(names[i]) for i in range(n)] + ["source_line"])
@@ -143,10 +167,10 @@ def _quarantine(block: bytes, first_line: int, n: int, what: str) -> tuple[bytes
             reason = ("invalid_utf8", f"bytes {exc.start}-{exc.end} are not valid UTF-8 ({exc.reason})")
         else:
             if any(line.rstrip(b"\r").split(b"\t")[n:]):  # anything but empty fields after the declared ones
-                reason = ("field_count",
-                          f"line has {_field_count(line)} tab-separated fields; {what} declares {n}")
+                reason = ("field_count", f"line has {_field_count(line)} tab-separated fields; {what} declares {n}")
         if reason is not None:
-            rejects.append({"source_line": first_line + i, "reason_code": reason[0], "reason": reason[1],
-                            "raw": raw_text(line)})
+            rejects.append(
+                {"source_line": first_line + i, "reason_code": reason[0], "reason": reason[1], "raw": raw_text(line)}
+            )
             lines[i] = b""
     return b"\n".join(lines), rejects

@@ -49,8 +49,9 @@ def native_types(schema: Schema, names: Iterable[str]) -> dict[str, pl.DataType]
 
 def null_exprs(frame: pl.DataFrame, columns: Iterable[str]) -> list[pl.Expr]:
     """``-`` and empty text mean "no value" in every field: one expression per text column."""
-    return [pl.when(~pl.col(c).is_in(NULL_TOKENS)).then(pl.col(c)).alias(c) for c in columns
-            if frame.schema[c] == pl.String]
+    return [
+        pl.when(~pl.col(c).is_in(NULL_TOKENS)).then(pl.col(c)).alias(c) for c in columns if frame.schema[c] == pl.String
+    ]
 
 
 def nullify(frame: pl.DataFrame, columns: Iterable[str]) -> pl.DataFrame:
@@ -80,15 +81,20 @@ def cast_expr(name: str, col: Column) -> pl.Expr:
         # epoch seconds with decimals (real-time logs) -> microseconds, rounded to kill float noise
         secs = src.cast(pl.Float64, strict=False)
         micros = (secs * 1_000_000).round(0)
-        ok = (micros.abs() < 2**62)
+        ok = micros.abs() < 2**62
         return pl.when(ok).then(micros).cast(pl.Int64, strict=False).cast(pl.Datetime("us", "UTC"))
     return src.cast(polars_type(col), strict=False)
 
 
 def text_to_type(frame: pl.DataFrame, schema: Schema) -> dict[str, Column]:
     """The columns of ``frame`` still held as text that the schema types otherwise."""
-    return {name: col for name in frame.columns if (col := schema.by_name.get(name)) is not None
-            and col.type_text not in ("string", "large_string") and frame.schema[name] == pl.String}
+    return {
+        name: col
+        for name in frame.columns
+        if (col := schema.by_name.get(name)) is not None
+        and col.type_text not in ("string", "large_string")
+        and frame.schema[name] == pl.String
+    }
 
 
 def cast_columns(frame: pl.DataFrame, schema: Schema) -> tuple[pl.DataFrame, pl.Series | None]:
@@ -111,8 +117,12 @@ def cast_columns(frame: pl.DataFrame, schema: Schema) -> tuple[pl.DataFrame, pl.
     for (name, col), failed in zip(reversed(typed_cols), reversed(fails), strict=True):
         if not failed.any():
             continue
-        text = pl.lit(f"field {col.field or name}: ") + pl.lit("'") + frame.get_column(name).str.slice(0, 200) \
+        text = (
+            pl.lit(f"field {col.field or name}: ")
+            + pl.lit("'")
+            + frame.get_column(name).str.slice(0, 200)
             + pl.lit(f"' is not a valid {col.type_text}")
+        )
         msg = frame.select(pl.when(pl.lit(failed)).then(text).otherwise(pl.lit(reason)).alias("r")).to_series()
         reason = msg
     return typed, reason

@@ -27,8 +27,12 @@ TABLE = "cloudfront"
 _LEGACY_NAME = re.compile(r"^([A-Z0-9]{6,20})\.(\d{4}-\d{2}-\d{2}-\d{2})\.[^/]*$")
 _DIST_SEGMENT = re.compile(r"^(?:distributionid=|DistributionId=)?(E[A-Z0-9]{6,19})$")
 # raw field names that are not plain snake-cased columns
-_ALIASES = {"DistributionId": "distribution_id", "distributionid": "distribution_id",
-            "distribution-id": "distribution_id", "timestamp": EPOCH_S}
+_ALIASES = {
+    "DistributionId": "distribution_id",
+    "distributionid": "distribution_id",
+    "distribution-id": "distribution_id",
+    "timestamp": EPOCH_S,
+}
 
 
 def distribution_from_uri(uri: str) -> str | None:
@@ -92,12 +96,19 @@ def read_w3c(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
         while data.startswith(b"#", pos):
             end = data.index(b"\n", pos)
             if data.startswith(b"#Fields:", pos):
-                fields = _fields(data[pos + len(b"#Fields:"):end])
+                fields = _fields(data[pos + len(b"#Fields:") : end])
             pos, meta, line = end + 1, meta + 1, line + 1
         if fields is not None and pos < len(data):
             names = _column_names(fields)
-            parsed = parse_block(data, line, names, what="the #Fields header", comments=True,
-                                 types=native_types(schema, names), offset=pos)
+            parsed = parse_block(
+                data,
+                line,
+                names,
+                what="the #Fields header",
+                comments=True,
+                types=native_types(schema, names),
+                offset=pos,
+            )
             if not any(text.startswith("#Fields:") for _, text in parsed.comments):
                 rows, rejects = _finish_block(parsed, schema, ctx, dist)
                 yield Batch(TABLE, rows, rejects, chunk.n_lines, meta + parsed.meta_lines)
@@ -111,8 +122,9 @@ def _fields(raw: bytes) -> list[str]:
     return raw.decode("utf-8", errors="replace").split()
 
 
-def _finish_block(parsed: Parsed, schema: schemas.Schema, ctx: ReadContext,
-                  dist: str | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _finish_block(
+    parsed: Parsed, schema: schemas.Schema, ctx: ReadContext, dist: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     rejects = [rejects_from_frame(ctx, parsed.rejects)]
     rows = pl.DataFrame()
     if parsed.frame.height:
@@ -121,8 +133,9 @@ def _finish_block(parsed: Parsed, schema: schemas.Schema, ctx: ReadContext,
     return rows, pl.concat(rejects)
 
 
-def _read_segmented(chunk: Chunk, fields: list[str] | None, schema: schemas.Schema, ctx: ReadContext,
-                    dist: str | None) -> tuple[Batch, list[str] | None]:
+def _read_segmented(
+    chunk: Chunk, fields: list[str] | None, schema: schemas.Schema, ctx: ReadContext, dist: str | None
+) -> tuple[Batch, list[str] | None]:
     data = chunk.data
     parts_rows: list[pl.DataFrame] = []
     parts_rej: list[pl.DataFrame] = []
@@ -145,7 +158,7 @@ def _read_segmented(chunk: Chunk, fields: list[str] | None, schema: schemas.Sche
         if start < len(data):
             meta += 1
             if data.startswith(b"#Fields:", start):
-                fields = _fields(data[start + len(b"#Fields:"):end])
+                fields = _fields(data[start + len(b"#Fields:") : end])
         offset = end + 1
     parts_rows = [r for r in parts_rows if r.height]
     rows = pl.concat(parts_rows, how="diagonal_relaxed") if parts_rows else pl.DataFrame()

@@ -32,8 +32,10 @@ from pipeline.patterns import pattern_regex
 
 TABLES = ("distributions", "behaviors", "origins", "origin_groups")
 
-_EXPECTED = ("the JSON printed by `aws cloudfront get-distribution --id <ID>` or "
-             "`aws cloudfront get-distribution-config --id <ID>`")
+_EXPECTED = (
+    "the JSON printed by `aws cloudfront get-distribution --id <ID>` or "
+    "`aws cloudfront get-distribution-config --id <ID>`"
+)
 _SNIFF = re.compile(rb'"(?:Distribution|DistributionConfig|CallerReference|DefaultCacheBehavior)"\s*:')
 _ID = re.compile(r"[A-Za-z0-9]{1,128}")
 # CloudFront runs edge code in request order; listing events that way makes the column readable.
@@ -72,9 +74,11 @@ class JsonNode:
 
     def reject(self, key: str | None, problem: str) -> NoReturn:
         """The JSON is well formed but describes a config AWS would refuse (edited by hand, or truncated)."""
-        raise ConfigError(f"{self.uri}: {self._where(key)} {problem}; AWS would not accept this "
-                          f"configuration, so the file was probably edited: "
-                          f"export it again with the AWS CLI.")
+        raise ConfigError(
+            f"{self.uri}: {self._where(key)} {problem}; AWS would not accept this "
+            f"configuration, so the file was probably edited: "
+            f"export it again with the AWS CLI."
+        )
 
     def _where(self, key: str | None) -> str:
         where = self.path if key is None else f"{self.path}.{key}" if self.path else key
@@ -139,8 +143,9 @@ class JsonNode:
         for i, item in enumerate(self.array(key) or []):
             if not isinstance(item, dict):
                 self.fail(f"{key}[{i}]", f"should be an object, not {_describe(item)}")
-            out.append(JsonNode(item, f"{self.path}.{key}[{i}]" if self.path else f"{key}[{i}]",
-                                self.uri, self.expected))
+            out.append(
+                JsonNode(item, f"{self.path}.{key}[{i}]" if self.path else f"{key}[{i}]", self.uri, self.expected)
+            )
         return out
 
     def wrapped(self, key: str) -> list[Any] | None:
@@ -208,20 +213,19 @@ def parse_json_object(data: bytes, *, uri: str, expected: str) -> JsonNode:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{uri}: not UTF-8 text (invalid byte at offset {exc.start}); "
-                          f"expected {expected}.") from exc
+        raise ConfigError(f"{uri}: not UTF-8 text (invalid byte at offset {exc.start}); expected {expected}.") from exc
     if not text.strip():
         raise ConfigError(f"{uri}: the file is empty; expected {expected}.")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{uri}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                          f"expected {expected}.") from exc
+        raise ConfigError(
+            f"{uri}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); expected {expected}."
+        ) from exc
     except RecursionError as exc:
         raise ConfigError(f"{uri}: JSON nested too deeply to read; expected {expected}.") from exc
     if not isinstance(doc, dict):
-        raise ConfigError(f"{uri}: the JSON document is {_describe(doc)}, not an object; "
-                          f"expected {expected}.")
+        raise ConfigError(f"{uri}: the JSON document is {_describe(doc)}, not an object; expected {expected}.")
     return JsonNode(doc, "", uri, expected)
 
 
@@ -255,8 +259,7 @@ def looks_like_distribution_config(head: bytes) -> bool:
     return _is_head_of_json_object(head) and _SNIFF.search(head) is not None
 
 
-def read_distribution_config(data: bytes, *, uri: str,
-                             distribution_id: str | None = None) -> DistributionConfig:
+def read_distribution_config(data: bytes, *, uri: str, distribution_id: str | None = None) -> DistributionConfig:
     """Read one CloudFront distribution config file into the four config tables.
 
     Parameters
@@ -291,12 +294,15 @@ def read_distribution_config(data: bytes, *, uri: str,
     elif doc.has("DefaultCacheBehavior") or doc.has("Origins"):
         cfg = doc
     elif doc.has("DistributionList"):
-        raise ConfigError(f"{uri}: this is `aws cloudfront list-distributions` output (summaries only); "
-                          f"save `aws cloudfront get-distribution --id <ID>` for each distribution instead.")
+        raise ConfigError(
+            f"{uri}: this is `aws cloudfront list-distributions` output (summaries only); "
+            f"save `aws cloudfront get-distribution --id <ID>` for each distribution instead."
+        )
     else:
         keys = ", ".join(sorted(doc.value)[:8]) or "none"
-        raise ConfigError(f"{uri}: not a CloudFront distribution config (top-level keys: {keys}); "
-                          f"expected {_EXPECTED}.")
+        raise ConfigError(
+            f"{uri}: not a CloudFront distribution config (top-level keys: {keys}); expected {_EXPECTED}."
+        )
     dist_id = _resolve_id(uri, dist, distribution_id)
 
     common = {"distribution_id": dist_id}
@@ -322,16 +328,21 @@ def read_distribution_config(data: bytes, *, uri: str,
 def _resolve_id(uri: str, dist: JsonNode | None, given: str | None) -> str:
     found = dist.required_string("Id") if dist is not None else None
     if found is None and given is None:
-        raise ConfigError(f"{uri}: this distribution config does not carry the distribution id "
-                          f"(get-distribution-config output); pass --distribution-id <ID>.")
+        raise ConfigError(
+            f"{uri}: this distribution config does not carry the distribution id "
+            f"(get-distribution-config output); pass --distribution-id <ID>."
+        )
     if found is not None and given is not None and found != given:
-        raise ConfigError(f"{uri}: the file is distribution {found}, but --distribution-id says {given}; "
-                          f"drop the option or pass the matching file.")
+        raise ConfigError(
+            f"{uri}: the file is distribution {found}, but --distribution-id says {given}; "
+            f"drop the option or pass the matching file."
+        )
     dist_id = found if found is not None else given
     assert dist_id is not None
     if not _ID.fullmatch(dist_id):
-        raise ConfigError(f"{uri}: distribution id {dist_id!r} is not a CloudFront id (letters and digits, "
-                          f"e.g. E2EXAMPLE1).")
+        raise ConfigError(
+            f"{uri}: distribution id {dist_id!r} is not a CloudFront id (letters and digits, e.g. E2EXAMPLE1)."
+        )
     return dist_id
 
 
@@ -377,22 +388,25 @@ def _origin_rows(cfg: JsonNode) -> list[dict[str, Any]]:
         custom = origin.child("CustomOriginConfig")
         kind, settings = _origin_kind(origin, custom)
         shield = origin.child("OriginShield")
-        rows.append({
-            "origin_id": origin_id,
-            "domain_name": origin.string("DomainName"),
-            "origin_path": origin.string("OriginPath", blank_is_null=True),
-            "origin_type": kind,
-            "protocol_policy": custom.string("OriginProtocolPolicy") if custom else None,
-            "connection_attempts": origin.integer("ConnectionAttempts"),
-            "connection_timeout": origin.integer("ConnectionTimeout"),
-            "read_timeout": settings.integer("OriginReadTimeout") if settings else None,
-            # S3 origins have no keep-alive setting; a stray key there is not CloudFront's.
-            "keepalive_timeout": None if settings is None or kind == "s3"
-            else settings.integer("OriginKeepaliveTimeout"),
-            "response_completion_timeout": origin.integer("ResponseCompletionTimeout"),
-            "origin_shield_enabled": shield.boolean("Enabled") if shield else None,
-            "origin_shield_region": shield.string("OriginShieldRegion") if shield else None,
-        })
+        rows.append(
+            {
+                "origin_id": origin_id,
+                "domain_name": origin.string("DomainName"),
+                "origin_path": origin.string("OriginPath", blank_is_null=True),
+                "origin_type": kind,
+                "protocol_policy": custom.string("OriginProtocolPolicy") if custom else None,
+                "connection_attempts": origin.integer("ConnectionAttempts"),
+                "connection_timeout": origin.integer("ConnectionTimeout"),
+                "read_timeout": settings.integer("OriginReadTimeout") if settings else None,
+                # S3 origins have no keep-alive setting; a stray key there is not CloudFront's.
+                "keepalive_timeout": None
+                if settings is None or kind == "s3"
+                else settings.integer("OriginKeepaliveTimeout"),
+                "response_completion_timeout": origin.integer("ResponseCompletionTimeout"),
+                "origin_shield_enabled": shield.boolean("Enabled") if shield else None,
+                "origin_shield_region": shield.string("OriginShieldRegion") if shield else None,
+            }
+        )
     return rows
 
 
@@ -417,25 +431,32 @@ def _group_rows(cfg: JsonNode, origin_ids: set[str]) -> list[dict[str, Any]]:
         seen.add(group_id)
         members = [m.required_string("OriginId") for m in group.wrapped_nodes("Members")]
         if len(members) != 2:
-            group.reject("Members", f"of origin group {group_id!r} lists {len(members)} origins; "
-                                  f"an origin group has exactly two (primary, secondary)")
+            group.reject(
+                "Members",
+                f"of origin group {group_id!r} lists {len(members)} origins; "
+                f"an origin group has exactly two (primary, secondary)",
+            )
         for member in members:
             if member not in origin_ids:
-                group.reject("Members", f"of origin group {group_id!r} names origin {member!r}, "
-                                      f"which is not among Origins.Items")
+                group.reject(
+                    "Members", f"of origin group {group_id!r} names origin {member!r}, which is not among Origins.Items"
+                )
         criteria = group.child("FailoverCriteria")
         codes = (criteria.wrapped_ints("StatusCodes", bits=16) if criteria else None) or []
         for code in codes:
             if not 100 <= code <= 599:
-                group.reject("FailoverCriteria.StatusCodes", f"of origin group {group_id!r} has {code}, "
-                                                           f"not an HTTP status code")
-        rows.append({
-            "origin_group_id": group_id,
-            "primary_origin_id": members[0],
-            "secondary_origin_id": members[1],
-            "failover_status_codes": codes,
-            "selection_criteria": group.string("SelectionCriteria"),
-        })
+                group.reject(
+                    "FailoverCriteria.StatusCodes", f"of origin group {group_id!r} has {code}, not an HTTP status code"
+                )
+        rows.append(
+            {
+                "origin_group_id": group_id,
+                "primary_origin_id": members[0],
+                "secondary_origin_id": members[1],
+                "failover_status_codes": codes,
+                "selection_criteria": group.string("SelectionCriteria"),
+            }
+        )
     return rows
 
 
@@ -447,36 +468,42 @@ def _behavior_rows(cfg: JsonNode, origin_ids: set[str], group_ids: set[str]) -> 
         pattern = "*" if is_default else node.required_string("PathPattern")
         target = node.required_string("TargetOriginId")
         if target not in origin_ids and target not in group_ids:
-            node.reject("TargetOriginId", f"of the behavior for {pattern!r} names {target!r}, which is "
-                                          f"neither an origin nor an origin group of this distribution")
+            node.reject(
+                "TargetOriginId",
+                f"of the behavior for {pattern!r} names {target!r}, which is "
+                f"neither an origin nor an origin group of this distribution",
+            )
         methods = node.child("AllowedMethods")
-        rows.append({
-            "precedence": precedence,
-            "path_pattern": pattern,
-            "path_regex": pattern_regex(pattern),
-            "is_default": is_default,
-            "target_origin_id": target,
-            "target_is_group": target in group_ids,
-            "allowed_methods": node.wrapped_strings("AllowedMethods"),
-            "cached_methods": methods.wrapped_strings("CachedMethods") if methods else None,
-            "viewer_protocol_policy": node.string("ViewerProtocolPolicy"),
-            "cache_policy_id": node.string("CachePolicyId", blank_is_null=True),
-            "origin_request_policy_id": node.string("OriginRequestPolicyId", blank_is_null=True),
-            "response_headers_policy_id": node.string("ResponseHeadersPolicyId", blank_is_null=True),
-            "compress": node.boolean("Compress"),
-            "function_events": _function_events(node),
-            "realtime_log_config_arn": node.string("RealtimeLogConfigArn", blank_is_null=True),
-            "min_ttl": node.integer("MinTTL", bits=64),
-            "default_ttl": node.integer("DefaultTTL", bits=64),
-            "max_ttl": node.integer("MaxTTL", bits=64),
-        })
+        rows.append(
+            {
+                "precedence": precedence,
+                "path_pattern": pattern,
+                "path_regex": pattern_regex(pattern),
+                "is_default": is_default,
+                "target_origin_id": target,
+                "target_is_group": target in group_ids,
+                "allowed_methods": node.wrapped_strings("AllowedMethods"),
+                "cached_methods": methods.wrapped_strings("CachedMethods") if methods else None,
+                "viewer_protocol_policy": node.string("ViewerProtocolPolicy"),
+                "cache_policy_id": node.string("CachePolicyId", blank_is_null=True),
+                "origin_request_policy_id": node.string("OriginRequestPolicyId", blank_is_null=True),
+                "response_headers_policy_id": node.string("ResponseHeadersPolicyId", blank_is_null=True),
+                "compress": node.boolean("Compress"),
+                "function_events": _function_events(node),
+                "realtime_log_config_arn": node.string("RealtimeLogConfigArn", blank_is_null=True),
+                "min_ttl": node.integer("MinTTL", bits=64),
+                "default_ttl": node.integer("DefaultTTL", bits=64),
+                "max_ttl": node.integer("MaxTTL", bits=64),
+            }
+        )
     return rows
 
 
 def _function_events(node: JsonNode) -> list[str]:
     events: list[tuple[int, str, int, str]] = []
-    for rank, (key, kind) in enumerate((("FunctionAssociations", "function"),
-                                        ("LambdaFunctionAssociations", "lambda"))):
+    for rank, (key, kind) in enumerate(
+        (("FunctionAssociations", "function"), ("LambdaFunctionAssociations", "lambda"))
+    ):
         for assoc in node.wrapped_nodes(key):
             event = assoc.required_string("EventType")
             events.append((_EVENT_ORDER.get(event, len(_EVENT_ORDER)), event, rank, f"{event}:{kind}"))

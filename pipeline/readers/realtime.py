@@ -78,8 +78,10 @@ def load_fields(spec: str) -> tuple[str, ...]:
 
 def read_realtime(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
     if not ctx.realtime_fields:
-        raise ConfigError(f"{ctx.uri}: real-time logs have no header; pass --realtime-fields "
-                          "(a GetRealtimeLogConfig JSON file or a comma list of field names)")
+        raise ConfigError(
+            f"{ctx.uri}: real-time logs have no header; pass --realtime-fields "
+            "(a GetRealtimeLogConfig JSON file or a comma list of field names)"
+        )
     schema = schemas.load(TABLE)
     fields = list(ctx.realtime_fields)
     names = [schema.column_for_field(f).name for f in fields]
@@ -90,7 +92,6 @@ def read_realtime(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
         rejects = [rejects_from_frame(ctx, parsed.rejects)]
         rows = pl.DataFrame()
         if parsed.frame.height:
-            rows, rej = finish(parsed.frame, schema, ctx, distribution_id=ctx.distribution_id,
-                              dashes=parsed.dashes)
+            rows, rej = finish(parsed.frame, schema, ctx, distribution_id=ctx.distribution_id, dashes=parsed.dashes)
             rejects.append(rej)
         yield Batch(TABLE, rows, pl.concat(rejects), parsed.lines, parsed.meta_lines)

@@ -48,8 +48,19 @@ from pipeline.readers._base import (
 TABLE = "waf"
 
 # Columns read from inside `httpRequest` (the schema gives their path in `derived`).
-_HTTP_REQUEST = ("client_ip", "country", "uri", "args", "http_method", "http_version", "request_id",
-                 "host", "scheme", "fragment", "headers")
+_HTTP_REQUEST = (
+    "client_ip",
+    "country",
+    "uri",
+    "args",
+    "http_method",
+    "http_version",
+    "request_id",
+    "host",
+    "scheme",
+    "fragment",
+    "headers",
+)
 # Numbers AWS writes either as JSON numbers or as strings ("evaluationWindowSec": "120"): left out of
 # the schema given to Arrow so it infers whatever the chunk holds, then cast.
 _LOOSE = frozenset({"maxRateAllowed", "evaluationWindowSec"})
@@ -179,9 +190,15 @@ def _read_chunk(data: bytes, first_line: int, ctx: ReadContext) -> Batch:
     rejects = _Rejects([], [], [], [])
     try:
         text = data.decode("utf-8")
-        lines = (pl.Series("text", [text]).str.split("\n").explode().head(n_lines).to_frame()
-                 .with_row_index("source_line", offset=first_line)
-                 .with_columns(pl.col("source_line").cast(pl.Int64)))
+        lines = (
+            pl.Series("text", [text])
+            .str.split("\n")
+            .explode()
+            .head(n_lines)
+            .to_frame()
+            .with_row_index("source_line", offset=first_line)
+            .with_columns(pl.col("source_line").cast(pl.Int64))
+        )
         clean_bytes: bytes | None = data
     except UnicodeDecodeError:
         texts: list[str | None] = []
@@ -192,8 +209,10 @@ def _read_chunk(data: bytes, first_line: int, ctx: ReadContext) -> Batch:
                 reason = f"line is not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
                 rejects.add(first_line + i, "invalid_utf8", reason, raw)
                 texts.append(None)
-        lines = pl.DataFrame({"source_line": range(first_line, first_line + n_lines), "text": texts},
-                             schema={"source_line": pl.Int64, "text": pl.String}).drop_nulls("text")
+        lines = pl.DataFrame(
+            {"source_line": range(first_line, first_line + n_lines), "text": texts},
+            schema={"source_line": pl.Int64, "text": pl.String},
+        ).drop_nulls("text")
         clean_bytes = None
     blank = pl.col("text").str.strip_chars(" \t\r") == ""
     meta = int(lines.select(blank.sum()).item())
@@ -206,13 +225,19 @@ def _read_chunk(data: bytes, first_line: int, ctx: ReadContext) -> Batch:
     return Batch(table=TABLE, rows=rows, rejects=all_rejects, lines=n_lines, meta_lines=meta)
 
 
-def _parse(lines: pl.DataFrame, clean_bytes: bytes | None, rejects: _Rejects,
-           ctx: ReadContext) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _parse(
+    lines: pl.DataFrame, clean_bytes: bytes | None, rejects: _Rejects, ctx: ReadContext
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rows (and timestamp rejects) for non-blank ``lines``; per-line rejects are added to ``rejects``."""
     stripped = pl.col("text").str.strip_chars(" \t\r")
-    plain = (stripped.str.starts_with("{") & stripped.str.ends_with("}")
-             & (pl.col("text").str.count_matches("{", literal=True)
-                + pl.col("text").str.count_matches("[", literal=True) <= _MAX_BRACKETS))
+    plain = (
+        stripped.str.starts_with("{")
+        & stripped.str.ends_with("}")
+        & (
+            pl.col("text").str.count_matches("{", literal=True) + pl.col("text").str.count_matches("[", literal=True)
+            <= _MAX_BRACKETS
+        )
+    )
     loaded: dict[int, dict[str, Any]] = {}
     suspects = lines.filter(~plain)
     if suspects.height:
@@ -229,8 +254,9 @@ def _parse(lines: pl.DataFrame, clean_bytes: bytes | None, rejects: _Rejects,
     return _finish(flat, lines, unmodeled, ctx)
 
 
-def _load_lines(lines: pl.DataFrame, todo: pl.DataFrame, loaded: dict[int, dict[str, Any]],
-                rejects: _Rejects) -> pl.DataFrame:
+def _load_lines(
+    lines: pl.DataFrame, todo: pl.DataFrame, loaded: dict[int, dict[str, Any]], rejects: _Rejects
+) -> pl.DataFrame:
     """Load ``todo`` one by one into ``loaded``; reject the bad ones; return ``lines`` without them."""
     bad: list[int] = []
     for line, text in todo.iter_rows():
@@ -277,8 +303,9 @@ def _decode(text: str) -> tuple[dict[str, Any] | None, str, str]:
 
 
 # --- the fast, column-wise route ----------------------------------------------------------------------
-def _fast(lines: pl.DataFrame, clean_bytes: bytes | None,
-          loaded: dict[int, dict[str, Any]]) -> tuple[pa.Table, pl.Series] | None:
+def _fast(
+    lines: pl.DataFrame, clean_bytes: bytes | None, loaded: dict[int, dict[str, Any]]
+) -> tuple[pa.Table, pl.Series] | None:
     """Parse all ``lines`` with Arrow and reshape them; None when the chunk needs the careful route."""
     layout = _layout()
     if lines.height == 0:
@@ -290,8 +317,10 @@ def _fast(lines: pl.DataFrame, clean_bytes: bytes | None,
         table = pa_json.read_json(
             pa.BufferReader(clean_bytes),
             read_options=pa_json.ReadOptions(use_threads=True, block_size=max(1 << 22, longest + 2)),
-            parse_options=pa_json.ParseOptions(explicit_schema=layout.fast, newlines_in_values=False,
-                                               unexpected_field_behavior="infer"))
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=layout.fast, newlines_in_values=False, unexpected_field_behavior="infer"
+            ),
+        )
         if table.num_rows != lines.height:
             return None  # a line held two objects
         flat = _flatten(table)
@@ -328,8 +357,9 @@ def _extras_mask(table: pa.Table, known: pa.Schema) -> pl.Series | None:
             sub = _extra_expr(pl.col(f.name), f.type, kinds[f.name])
             if sub is not None:
                 exprs.append(sub)
-    df = pl.from_arrow(table.select([f.name for f in table.schema if f.name not in kinds or
-                                     _has_extras(f.type, kinds[f.name])]))
+    df = pl.from_arrow(
+        table.select([f.name for f in table.schema if f.name not in kinds or _has_extras(f.type, kinds[f.name])])
+    )
     assert isinstance(df, pl.DataFrame)
     return df.select(pl.any_horizontal(exprs).fill_null(False).alias("extra")).to_series()
 
@@ -390,8 +420,9 @@ def _flatten(table: pa.Table) -> pa.Table:
     return pa.table(cols)
 
 
-def _chunks(col: pa.ChunkedArray | None, target: pa.DataType, n: int,
-            fn: Callable[[pa.Array], pa.Array]) -> pa.ChunkedArray:
+def _chunks(
+    col: pa.ChunkedArray | None, target: pa.DataType, n: int, fn: Callable[[pa.Array], pa.Array]
+) -> pa.ChunkedArray:
     if col is None:
         return pa.chunked_array([pa.nulls(n, target)], type=target)
     return pa.chunked_array([fn(c) for c in col.chunks], type=target)
@@ -416,8 +447,7 @@ def _retype(arr: pa.Array, target: pa.DataType) -> pa.Array:
             fields.append(pa.nulls(len(arr), f.type) if idx < 0 else _retype(children[idx], f.type))
         return pa.StructArray.from_arrays(fields, fields=list(target), mask=mask)
     if pa.types.is_list(target):
-        return pa.ListArray.from_arrays(arr.offsets, _retype(arr.values, target.value_type), type=target,
-                                        mask=mask)
+        return pa.ListArray.from_arrays(arr.offsets, _retype(arr.values, target.value_type), type=target, mask=mask)
     return arr if arr.type == target else arr.cast(target)
 
 
@@ -538,8 +568,9 @@ def _short(value: Any) -> str:
 
 
 # --- finish: the same column-wise tail for both routes --------------------------------------------------
-def _finish(flat: pa.Table, lines: pl.DataFrame, unmodeled: pl.Series,
-            ctx: ReadContext) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _finish(
+    flat: pa.Table, lines: pl.DataFrame, unmodeled: pl.Series, ctx: ReadContext
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     df = pl.from_arrow(flat)
     assert isinstance(df, pl.DataFrame)
     df = df.with_columns(lines.get_column("source_line"), lines.get_column("text"), unmodeled)
@@ -548,18 +579,23 @@ def _finish(flat: pa.Table, lines: pl.DataFrame, unmodeled: pl.Series,
     rejected = df.filter(~usable).select(
         "source_line",
         reason_code=pl.when(ms.is_null()).then(pl.lit("missing_field")).otherwise(pl.lit("bad_value")),
-        reason=pl.when(ms.is_null()).then(pl.lit("record has no timestamp")).otherwise(
-            pl.format("timestamp {} is not epoch milliseconds between 2000-01-01 and 2100-01-01", ms)),
-        raw=pl.col("text"))
+        reason=pl.when(ms.is_null())
+        .then(pl.lit("record has no timestamp"))
+        .otherwise(pl.format("timestamp {} is not epoch milliseconds between 2000-01-01 and 2100-01-01", ms)),
+        raw=pl.col("text"),
+    )
     is_host = pl.element().struct.field("name").str.to_lowercase() == "host"
     host_header = pl.col("headers").list.filter(is_host).list.first().struct.field("value")
-    rows = df.filter(usable).with_columns(
-        pl.from_epoch(ms, time_unit="ms").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
-        .alias("timestamp"),
-        pl.coalesce(pl.col("host"), host_header).alias("host"),
-        pl.when(pl.col("request_id") != "null").then(pl.col("request_id")).alias("request_id"),
-        *(pl.when(pl.col(c) != "-").then(pl.col(c)).alias(c) for c in _DASH_IS_NULL),
-        pl.lit(ctx.uri, pl.String).alias("source_file"),
-    ).with_columns(pl.col("timestamp").dt.date().alias("dt"))
+    rows = (
+        df.filter(usable)
+        .with_columns(
+            pl.from_epoch(ms, time_unit="ms").dt.cast_time_unit("us").dt.replace_time_zone("UTC").alias("timestamp"),
+            pl.coalesce(pl.col("host"), host_header).alias("host"),
+            pl.when(pl.col("request_id") != "null").then(pl.col("request_id")).alias("request_id"),
+            *(pl.when(pl.col(c) != "-").then(pl.col(c)).alias(c) for c in _DASH_IS_NULL),
+            pl.lit(ctx.uri, pl.String).alias("source_file"),
+        )
+        .with_columns(pl.col("timestamp").dt.date().alias("dt"))
+    )
     rejects = rejects_from_frame(ctx, rejected) if rejected.height else empty_rejects()
     return conform(rows, _layout().schema), rejects

@@ -72,8 +72,11 @@ def read_web_acl(data: bytes, *, uri: str) -> pl.DataFrame:
         acl = doc
     else:
         keys = ", ".join(sorted(doc.value)[:8]) or "none"
-        hint = " (this looks like a CloudFront distribution config)" if doc.has("Distribution") or \
-            doc.has("DistributionConfig") else ""
+        hint = (
+            " (this looks like a CloudFront distribution config)"
+            if doc.has("Distribution") or doc.has("DistributionConfig")
+            else ""
+        )
         doc.fail(None, f"is not a WAF web ACL{hint}: top-level keys are {keys}")
 
     header = {
@@ -87,8 +90,10 @@ def read_web_acl(data: bytes, *, uri: str) -> pl.DataFrame:
     for rule in acl.nodes("Rules"):
         row = _rule_row(rule)
         if row["rule_name"] in seen:
-            rule.reject("Name", f"repeats rule name {row['rule_name']!r}; WAF logs identify rules by name, "
-                              f"so names must be unique")
+            rule.reject(
+                "Name",
+                f"repeats rule name {row['rule_name']!r}; WAF logs identify rules by name, so names must be unique",
+            )
         seen.add(row["rule_name"])
         rows.append(header | row | {"source_file": uri})
     # Python's sort is stable: rules with equal (or missing) priority keep their file order.

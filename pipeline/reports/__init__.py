@@ -37,8 +37,14 @@ def _write(out: Path | str, text: str) -> Path:
     return path
 
 
-def waf_rollout_document(lake: str, *, web_acl: str | None = None, distribution: str | None = None,
-                         start: datetime | str | None = None, end: datetime | str | None = None) -> Document:
+def waf_rollout_document(
+    lake: str,
+    *,
+    web_acl: str | None = None,
+    distribution: str | None = None,
+    start: datetime | str | None = None,
+    end: datetime | str | None = None,
+) -> Document:
     """The WAF Count-to-Block rollout report for ``lake`` (``.render()`` gives the HTML).
 
     ``web_acl`` is a web ACL name or ARN (needed when the lake holds several); ``distribution``
@@ -47,12 +53,14 @@ def waf_rollout_document(lake: str, *, web_acl: str | None = None, distribution:
     from pipeline.reports import waf
     from pipeline.reports.common import instant
 
-    return waf.build(lake, web_acl=web_acl, distribution=distribution, start=instant(start, "--start"),
-                     end=instant(end, "--end"))
+    return waf.build(
+        lake, web_acl=web_acl, distribution=distribution, start=instant(start, "--start"), end=instant(end, "--end")
+    )
 
 
-def incident_document(lake: str, *, start: datetime | str, end: datetime | str, distribution: str | None = None,
-                      context_hours: int = 8) -> Document:
+def incident_document(
+    lake: str, *, start: datetime | str, end: datetime | str, distribution: str | None = None, context_hours: int = 8
+) -> Document:
     """The incident review of [``start``, ``end``); ``context_hours`` of hit-ratio history come before it."""
     from pipeline.reports import incident
     from pipeline.reports.common import instant
@@ -63,17 +71,32 @@ def incident_document(lake: str, *, start: datetime | str, end: datetime | str, 
     return incident.build(lake, start=t0, end=t1, distribution=distribution, context_hours=context_hours)
 
 
-def waf_rollout_report(lake: str, out: Path | str, *, web_acl: str | None = None, distribution: str | None = None,
-                       start: datetime | str | None = None, end: datetime | str | None = None,
-                       csp: bool = True) -> Path:
+def waf_rollout_report(
+    lake: str,
+    out: Path | str,
+    *,
+    web_acl: str | None = None,
+    distribution: str | None = None,
+    start: datetime | str | None = None,
+    end: datetime | str | None = None,
+    csp: bool = True,
+) -> Path:
     """Write :func:`waf_rollout_document` to ``out``; ``csp=False`` leaves the Content-Security-Policy
     out (to test that escaping alone keeps hostile data inert). Returns the path."""
     doc = waf_rollout_document(lake, web_acl=web_acl, distribution=distribution, start=start, end=end)
     return _write(out, doc.render(with_csp=csp))
 
 
-def incident_report(lake: str, out: Path | str, *, start: datetime | str, end: datetime | str,
-                    distribution: str | None = None, context_hours: int = 8, csp: bool = True) -> Path:
+def incident_report(
+    lake: str,
+    out: Path | str,
+    *,
+    start: datetime | str,
+    end: datetime | str,
+    distribution: str | None = None,
+    context_hours: int = 8,
+    csp: bool = True,
+) -> Path:
     """Write :func:`incident_document` to ``out``; returns the path."""
     doc = incident_document(lake, start=start, end=end, distribution=distribution, context_hours=context_hours)
     return _write(out, doc.render(with_csp=csp))

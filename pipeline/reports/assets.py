@@ -126,8 +126,10 @@ def plotly_js() -> str:
     js: str = get_plotlyjs()
     lowered = js.lower()
     if "</script" in lowered or "<!--" in js:
-        raise EdgelakeError("this plotly.js bundle contains '</script' or '<!--' and cannot be inlined safely; "
-                            "install another plotly version")
+        raise EdgelakeError(
+            "this plotly.js bundle contains '</script' or '<!--' and cannot be inlined safely; "
+            "install another plotly version"
+        )
     return js
 
 

@@ -29,8 +29,9 @@ def instant(value: datetime | str | None, what: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise UsageError(f"{what} {value!r} is not a date or date-time (e.g. 2025-03-14 or "
-                         "2025-03-14T20:00:00Z)") from exc
+        raise UsageError(
+            f"{what} {value!r} is not a date or date-time (e.g. 2025-03-14 or 2025-03-14T20:00:00Z)"
+        ) from exc
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
@@ -96,8 +97,9 @@ def _sql_literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def sql_rows(con: duckdb.DuckDBPyConnection, lake: str, sql: str,
-             params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str]:
+def sql_rows(
+    con: duckdb.DuckDBPyConnection, lake: str, sql: str, params: Mapping[str, Any]
+) -> tuple[list[dict[str, Any]], str]:
     """Rows of a read-only query with ``$name`` parameters, and the ``edgelake sql`` command to re-run it."""
     from pipeline.catalog import query
 

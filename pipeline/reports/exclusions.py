@@ -45,12 +45,18 @@ class AclRule:
             statement = json.loads(row.get("statement_json") or "{}")
         except ValueError:
             statement = {}
-        return cls(web_acl_name=str(row.get("web_acl_name") or ""), name=str(row["rule_name"]),
-                   priority=int(row.get("priority") or 0), kind=str(row.get("rule_kind") or ""),
-                   action=row.get("action"), vendor_name=row.get("vendor_name"),
-                   rule_group_name=row.get("rule_group_name"), rule_group_arn=row.get("rule_group_arn"),
-                   overrides=tuple((str(o["name"]), str(o["action"])) for o in row.get("rule_action_overrides") or []),
-                   statement=statement if isinstance(statement, dict) else {})
+        return cls(
+            web_acl_name=str(row.get("web_acl_name") or ""),
+            name=str(row["rule_name"]),
+            priority=int(row.get("priority") or 0),
+            kind=str(row.get("rule_kind") or ""),
+            action=row.get("action"),
+            vendor_name=row.get("vendor_name"),
+            rule_group_name=row.get("rule_group_name"),
+            rule_group_arn=row.get("rule_group_arn"),
+            overrides=tuple((str(o["name"]), str(o["action"])) for o in row.get("rule_action_overrides") or []),
+            statement=statement if isinstance(statement, dict) else {},
+        )
 
 
 def split_group_id(rule_group: str) -> tuple[str | None, str]:
@@ -110,16 +116,24 @@ def group_rule(rule_group: str, verdicts: Mapping[str, str], acl_rule: AclRule |
     if names:
         inner["RuleActionOverrides"] = [override_entry(n) for n in names]
     name = acl_rule.name if acl_rule else f"{split_group_id(rule_group)[1]}"
-    return {"Name": name, "Priority": acl_rule.priority if acl_rule else 0, "Statement": {key: inner},
-            "OverrideAction": {"None": {}}, "VisibilityConfig": _visibility(name)}
+    return {
+        "Name": name,
+        "Priority": acl_rule.priority if acl_rule else 0,
+        "Statement": {key: inner},
+        "OverrideAction": {"None": {}},
+        "VisibilityConfig": _visibility(name),
+    }
 
 
 def byte_match_prefix(prefix: str) -> dict[str, Any]:
-    return {"ByteMatchStatement": {
-        "SearchString": base64.b64encode(prefix.encode("utf-8")).decode("ascii"),
-        "FieldToMatch": {"UriPath": {}},
-        "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
-        "PositionalConstraint": "STARTS_WITH"}}
+    return {
+        "ByteMatchStatement": {
+            "SearchString": base64.b64encode(prefix.encode("utf-8")).decode("ascii"),
+            "FieldToMatch": {"UriPath": {}},
+            "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+            "PositionalConstraint": "STARTS_WITH",
+        }
+    }
 
 
 def scope_down(rule: Mapping[str, Any], prefix: str) -> dict[str, Any]:
@@ -144,8 +158,13 @@ def webacl_rule(acl_rule: AclRule | None, rule_id: str, verdict: str) -> dict[st
     action: dict[str, Any] = {"Count": {}} if verdict in KEEP_COUNTING else {"Block": {}}
     if acl_rule is None or not acl_rule.statement:
         return {"Action": action}
-    return {"Name": rule_id, "Priority": acl_rule.priority, "Statement": acl_rule.statement, "Action": action,
-            "VisibilityConfig": _visibility(rule_id)}
+    return {
+        "Name": rule_id,
+        "Priority": acl_rule.priority,
+        "Statement": acl_rule.statement,
+        "Action": action,
+        "VisibilityConfig": _visibility(rule_id),
+    }
 
 
 def common_prefix(uris: Sequence[str]) -> str | None:

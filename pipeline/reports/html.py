@@ -109,13 +109,24 @@ def _sort_value(value: object) -> str:
     return plain(value)
 
 
-def table(cols: Sequence[Col], rows: Sequence[Mapping[str, Any]], *, caption: str | None = None,
-          empty: str = "No rows.", class_: str = "") -> Html:
+def table(
+    cols: Sequence[Col],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    caption: str | None = None,
+    empty: str = "No rows.",
+    class_: str = "",
+) -> Html:
     """A table whose headers sort it (numbers numerically); every cell escaped."""
     if not rows:
         return el("p", empty, class_="empty")
-    head = el("tr", *(el("th", el("button", c.label, type="button"), title=c.title,
-                         class_="num" if c.numeric else None) for c in cols))
+    head = el(
+        "tr",
+        *(
+            el("th", el("button", c.label, type="button"), title=c.title, class_="num" if c.numeric else None)
+            for c in cols
+        ),
+    )
     body = []
     for row in rows:
         cells = []
@@ -125,14 +136,22 @@ def table(cols: Sequence[Col], rows: Sequence[Mapping[str, Any]], *, caption: st
             css = "num" if c.numeric else ("wide" if c.wide else None)
             cells.append(el("td", shown, data_v=_sort_value(value), class_=css))
         body.append(el("tr", *cells))
-    return el("div", el("table", el("caption", caption) if caption else Html(""), el("thead", head),
-                        el("tbody", *body), class_=f"sortable {class_}".strip()), class_="scroll")
+    return el(
+        "div",
+        el(
+            "table",
+            el("caption", caption) if caption else Html(""),
+            el("thead", head),
+            el("tbody", *body),
+            class_=f"sortable {class_}".strip(),
+        ),
+        class_="scroll",
+    )
 
 
 def code(text: str, *, label: str | None = None) -> Html:
     """A preformatted block (JSON snippets, commands), escaped."""
-    return el("figure", el("figcaption", label) if label else Html(""), el("pre", el("code", text)),
-              class_="code")
+    return el("figure", el("figcaption", label) if label else Html(""), el("pre", el("code", text)), class_="code")
 
 
 def command(text: str) -> Html:
@@ -181,9 +200,11 @@ def csp(scripts: Sequence[str], styles: Sequence[str]) -> str:
     """
     script_src = " ".join(_sha256(s) for s in scripts)
     style_src = " ".join(_sha256(s) for s in [*styles, ""])  # "": plotly.js adds an empty <style> it fills via CSSOM
-    return (f"default-src 'none'; script-src {script_src}; style-src-elem {style_src}; "
-            "style-src-attr 'unsafe-inline'; img-src data: blob:; font-src 'none'; connect-src 'none'; "
-            "base-uri 'none'; form-action 'none'; object-src 'none'")
+    return (
+        f"default-src 'none'; script-src {script_src}; style-src-elem {style_src}; "
+        "style-src-attr 'unsafe-inline'; img-src data: blob:; font-src 'none'; connect-src 'none'; "
+        "base-uri 'none'; form-action 'none'; object-src 'none'"
+    )
 
 
 @dataclass(frozen=True)
@@ -199,32 +220,44 @@ class Document:
         return page(self.title, self.body, self.plots, with_csp=with_csp, generated=self.generated)
 
 
-def page(title: str, body: Html, plots: Mapping[str, Any], *, with_csp: bool = True,
-         generated: str = "") -> str:
+def page(title: str, body: Html, plots: Mapping[str, Any], *, with_csp: bool = True, generated: str = "") -> str:
     """The complete self-contained document: styles, data blocks, plotly.js and the report script inline."""
     plotly_js = assets.plotly_js()
     app_js = assets.APP_JS
-    meta_csp = (el("meta", http_equiv="Content-Security-Policy", content=csp([plotly_js, app_js], [assets.CSS]))
-                if with_csp else Html(""))
+    meta_csp = (
+        el("meta", http_equiv="Content-Security-Policy", content=csp([plotly_js, app_js], [assets.CSS]))
+        if with_csp
+        else Html("")
+    )
     # plotly.js injects map-trace CSS under fixed element ids unless an element with that id exists;
     # an inert placeholder keeps that (unused, and not hash-listed) style block out of the page.
     placeholders = join(el("template", id=i) for i in assets.plotly_injected_style_ids(plotly_js))
-    data_blocks = join(Html(f'<script type="application/json" id="{esc(pid)}-data">{script_json(fig)}</script>')
-                       for pid, fig in plots.items())
-    head = Html(f'<meta charset="utf-8">{meta_csp}<meta name="viewport" content="width=device-width, '
-                f'initial-scale=1"><meta name="generator" content="edgelake {esc(generated)}">'
-                f"<title>{esc(title)}</title><style>{assets.CSS}</style>")
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head>{head}</head><body>{placeholders}{body}{data_blocks}"
-            f"<script>{plotly_js}</script><script>{app_js}</script></body></html>\n")
+    data_blocks = join(
+        Html(f'<script type="application/json" id="{esc(pid)}-data">{script_json(fig)}</script>')
+        for pid, fig in plots.items()
+    )
+    head = Html(
+        f'<meta charset="utf-8">{meta_csp}<meta name="viewport" content="width=device-width, '
+        f'initial-scale=1"><meta name="generator" content="edgelake {esc(generated)}">'
+        f"<title>{esc(title)}</title><style>{assets.CSS}</style>"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head><body>{placeholders}{body}{data_blocks}'
+        f"<script>{plotly_js}</script><script>{app_js}</script></body></html>\n"
+    )
 
 
-def masthead(title: str, meta: str, sections: Sequence[tuple[str, str]],
-             cards: Sequence[tuple[str, str]]) -> list[Html]:
+def masthead(
+    title: str, meta: str, sections: Sequence[tuple[str, str]], cards: Sequence[tuple[str, str]]
+) -> list[Html]:
     """The top of a report: title, a line about the data, the section links and the summary cards."""
     return [
-        el("header", el("h1", title), el("p", meta, class_="meta"),
-           el("nav", *(el("a", text, href=f"#{anchor}") for anchor, text in sections), class_="toc"),
-           class_="top"),
+        el(
+            "header",
+            el("h1", title),
+            el("p", meta, class_="meta"),
+            el("nav", *(el("a", text, href=f"#{anchor}") for anchor, text in sections), class_="toc"),
+            class_="top",
+        ),
         el("div", *(el("div", el("b", n), el("span", t), class_="card") for n, t in cards), class_="summary"),
     ]
-

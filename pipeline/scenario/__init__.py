@@ -96,11 +96,13 @@ def generate(out_dir: Path | str, *, seed: int = 7, scale: float = 1.0, day: dat
     day_start = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
     tr = Traffic(rng, day_start)
     clients = ClientFactory(rng)
-    suspects = {"credential_stuffing": attacks.credential_stuffing(tr, clients, scale),
-                "sqli_probes": attacks.sqli_probes(tr, clients, scale),
-                "scanners": attacks.scanners(tr, clients, scale)}
+    suspects = {
+        "credential_stuffing": attacks.credential_stuffing(tr, clients, scale),
+        "sqli_probes": attacks.sqli_probes(tr, clients, scale),
+        "scanners": attacks.scanners(tr, clients, scale),
+    }
     # An office's headcount does not shrink with the site's volume: keep it the busiest legitimate key
-    sessions.office(tr, clients, round(14_000 * scale ** 0.5))
+    sessions.office(tr, clients, round(14_000 * scale**0.5))
     sessions.background(tr, clients, round(250_000 * scale) - len(tr.requests), scale)
 
     verdicts = waf.decide(tr.requests)
@@ -113,16 +115,38 @@ def generate(out_dir: Path | str, *, seed: int = 7, scale: float = 1.0, day: dat
     cf_files, late = logs.write_cloudfront(root / "cloudfront", tr.requests, rng, day_start)
     rt_files = logs.write_realtime(root / "realtime", tr.requests, rng, day_start)
     waf_files = logs.write_waf(root / "waf", tr.requests, verdicts, rng, day_start)
-    dist_path = configs.write(root / "distribution" / f"{DISTRIBUTION_ID}.get-distribution.json",
-                              configs.distribution(day))
+    dist_path = configs.write(
+        root / "distribution" / f"{DISTRIBUTION_ID}.get-distribution.json", configs.distribution(day)
+    )
     acl_path = configs.write(root / "webacl" / f"{WEB_ACL_NAME}.get-web-acl.json", configs.web_acl())
     rt_config = configs.write(root / "realtime-config.json", configs.realtime_config())
 
-    scenario = {"generator_version": GENERATOR_VERSION, "seed": seed, "scale": scale, "day": day.isoformat(),
-                "distribution_id": DISTRIBUTION_ID, "web_acl": WEB_ACL_NAME}
-    facts = truth.compute(tr, verdicts, scenario=scenario, suspects=suspects, late_lines=late,
-                          files={"cloudfront": cf_files, "realtime": rt_files, "waf": waf_files})
+    scenario = {
+        "generator_version": GENERATOR_VERSION,
+        "seed": seed,
+        "scale": scale,
+        "day": day.isoformat(),
+        "distribution_id": DISTRIBUTION_ID,
+        "web_acl": WEB_ACL_NAME,
+    }
+    facts = truth.compute(
+        tr,
+        verdicts,
+        scenario=scenario,
+        suspects=suspects,
+        late_lines=late,
+        files={"cloudfront": cf_files, "realtime": rt_files, "waf": waf_files},
+    )
     (root / "truth.json").write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return Scenario(root=root, day=day, distribution_id=DISTRIBUTION_ID, truth=facts,
-                    cloudfront_dir=root / "cloudfront", realtime_dir=root / "realtime", realtime_config=rt_config,
-                    waf_dir=root / "waf", distribution_config=dist_path, web_acl=acl_path)
+    return Scenario(
+        root=root,
+        day=day,
+        distribution_id=DISTRIBUTION_ID,
+        truth=facts,
+        cloudfront_dir=root / "cloudfront",
+        realtime_dir=root / "realtime",
+        realtime_config=rt_config,
+        waf_dir=root / "waf",
+        distribution_config=dist_path,
+        web_acl=acl_path,
+    )

@@ -28,19 +28,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scenario: error: {exc}", file=sys.stderr)
         return exc.exit_code
     totals = sc.truth["totals"]
-    print(f"scenario {sc.distribution_id} {sc.day} (seed {args.seed}, scale {args.scale}) written to {sc.root} "
-          f"in {time.perf_counter() - started:.1f} s")
-    for label, path in (("CloudFront standard logs", sc.cloudfront_dir), ("real-time logs", sc.realtime_dir),
-                        ("real-time log config", sc.realtime_config), ("WAF logs", sc.waf_dir),
-                        ("distribution config", sc.distribution_config), ("web ACL", sc.web_acl),
-                        ("truth", sc.root / "truth.json")):
+    print(
+        f"scenario {sc.distribution_id} {sc.day} (seed {args.seed}, scale {args.scale}) written to {sc.root} "
+        f"in {time.perf_counter() - started:.1f} s"
+    )
+    for label, path in (
+        ("CloudFront standard logs", sc.cloudfront_dir),
+        ("real-time logs", sc.realtime_dir),
+        ("real-time log config", sc.realtime_config),
+        ("WAF logs", sc.waf_dir),
+        ("distribution config", sc.distribution_config),
+        ("web ACL", sc.web_acl),
+        ("truth", sc.root / "truth.json"),
+    ):
         print(f"  {label:26} {path}")
-    print(f"  {totals['cloudfront_requests']} CloudFront requests ({totals['late_lines']} delivered late), "
-          f"{totals['waf_records']} WAF records, {totals['realtime_records']} real-time records")
+    print(
+        f"  {totals['cloudfront_requests']} CloudFront requests ({totals['late_lines']} delivered late), "
+        f"{totals['waf_records']} WAF records, {totals['realtime_records']} real-time records"
+    )
     print("ingest with:")
     print(f"  edgelake ingest {sc.cloudfront_dir} {sc.waf_dir} {sc.distribution_config} {sc.web_acl} --lake LAKE")
-    print(f"  edgelake ingest {sc.realtime_dir} --source realtime --realtime-fields {sc.realtime_config} "
-          f"--distribution-id {sc.distribution_id} --lake LAKE")
+    print(
+        f"  edgelake ingest {sc.realtime_dir} --source realtime --realtime-fields {sc.realtime_config} "
+        f"--distribution-id {sc.distribution_id} --lake LAKE"
+    )
     return 0
 
 

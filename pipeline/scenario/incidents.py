@@ -34,8 +34,13 @@ def window_ms(tr: Traffic, window: tuple[tuple[int, int], tuple[int, int]]) -> t
 
 def _ordinary(req: Request) -> bool:
     """A legitimate request the origin answered normally: the only kind incidents may turn into errors."""
-    return req.kind in ("background", "office") and req.status < 400 and not req.waf_blocked \
-        and req.result in ("Hit", "RefreshHit", "Miss") and req.detailed != "ClientGeoBlocked"
+    return (
+        req.kind in ("background", "office")
+        and req.status < 400
+        and not req.waf_blocked
+        and req.result in ("Hit", "RefreshHit", "Miss")
+        and req.detailed != "ClientGeoBlocked"
+    )
 
 
 def origin_failure(req: Request, status: int, rng: random.Random, day_start: int) -> None:
@@ -69,8 +74,15 @@ def edge_error(req: Request, result: str, detailed: str, rng: random.Random) -> 
         req.taken_ms = req.ttfb_ms
 
 
-def _fail_some(tr: Traffic, cands: list[Request], share: float, minimum: int, statuses: tuple[int, ...],
-               weights: tuple[int, ...], weight: Callable[[Request], float] | None = None) -> set[int]:
+def _fail_some(
+    tr: Traffic,
+    cands: list[Request],
+    share: float,
+    minimum: int,
+    statuses: tuple[int, ...],
+    weights: tuple[int, ...],
+    weight: Callable[[Request], float] | None = None,
+) -> set[int]:
     """Fail ``max(minimum, share * n)`` of the candidates (all if fewer), drawn with ``weight`` (default even).
 
     Weighted drawing without replacement: each candidate gets the key u ** (1 / weight), largest keys win.
@@ -103,8 +115,7 @@ def plant(tr: Traffic) -> None:
     _fail_some(tr, inside(s5, lambda r: r.behavior is API and r.is_write), 0.55, 5, (502, 503), (60, 40))
     # 9% of the default behavior's misses at 20:03, climbing to 22% by 20:11
     ramp = inside(w429, lambda r: r.behavior is DEFAULT and r.method == "GET")
-    _fail_some(tr, ramp, 0.18, 5, (429,), (1,),
-               lambda r: 0.09 + 0.13 * min(1.0, (r.t_ms - w429[0]) / (8 * 60_000)))
+    _fail_some(tr, ramp, 0.18, 5, (429,), (1,), lambda r: 0.09 + 0.13 * min(1.0, (r.t_ms - w429[0]) / (8 * 60_000)))
     _fail_some(tr, inside(v429, lambda r: r.behavior is VIDEO and r.method == "GET"), 0.4, 3, (429,), (1,))
     _fail_some(tr, inside(so, lambda r: r.behavior is UPLOAD), 0.4, 5, (500, 503), (55, 45))
 
@@ -147,8 +158,7 @@ def edge_errors(tr: Traffic, scale: float) -> None:
     rng = tr.rng
     cap = window_ms(tr, CAPACITY)
     for req in tr.requests:
-        if cap[0] <= req.t_ms < cap[1] and req.behavior in (DEFAULT, VIDEO) and _ordinary(req) \
-                and rng.random() < 0.08:
+        if cap[0] <= req.t_ms < cap[1] and req.behavior in (DEFAULT, VIDEO) and _ordinary(req) and rng.random() < 0.08:
             edge_error(req, "CapacityExceeded", "CapacityExceeded", rng)
     reqs = [r for r in tr.requests if _ordinary(r)]
     for req in _sample(rng, reqs, lambda r: r.behavior.is_group, max(3, round(40 * scale))):

@@ -30,26 +30,92 @@ from pipeline.scenario import waf
 from pipeline.scenario.traffic import HOUR_MS, Request
 from pipeline.scenario.world import ACCOUNT, ALIAS, DISTRIBUTION_ID, DOMAIN, REALTIME_NAME, VIDEO, WEB_ACL_NAME
 
-CF_FIELDS = ("date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)", "cs-uri-stem",
-             "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query", "cs(Cookie)", "x-edge-result-type",
-             "x-edge-request-id", "x-host-header", "cs-protocol", "cs-bytes", "time-taken", "x-forwarded-for",
-             "ssl-protocol", "ssl-cipher", "x-edge-response-result-type", "cs-protocol-version", "fle-status",
-             "fle-encrypted-fields", "c-port", "time-to-first-byte", "x-edge-detailed-result-type",
-             "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end")
+CF_FIELDS = (
+    "date",
+    "time",
+    "x-edge-location",
+    "sc-bytes",
+    "c-ip",
+    "cs-method",
+    "cs(Host)",
+    "cs-uri-stem",
+    "sc-status",
+    "cs(Referer)",
+    "cs(User-Agent)",
+    "cs-uri-query",
+    "cs(Cookie)",
+    "x-edge-result-type",
+    "x-edge-request-id",
+    "x-host-header",
+    "cs-protocol",
+    "cs-bytes",
+    "time-taken",
+    "x-forwarded-for",
+    "ssl-protocol",
+    "ssl-cipher",
+    "x-edge-response-result-type",
+    "cs-protocol-version",
+    "fle-status",
+    "fle-encrypted-fields",
+    "c-port",
+    "time-to-first-byte",
+    "x-edge-detailed-result-type",
+    "sc-content-type",
+    "sc-content-len",
+    "sc-range-start",
+    "sc-range-end",
+)
 CF_HEADER = "#Version: 1.0\n#Fields: " + " ".join(CF_FIELDS) + "\n"
 # The real-time fields this scenario's config selects, in CloudFront's canonical delivery order.
-RT_FIELDS = ("timestamp", "c-ip", "time-to-first-byte", "sc-status", "sc-bytes", "cs-method", "cs-protocol",
-             "cs-host", "cs-uri-stem", "cs-bytes", "x-edge-location", "x-edge-request-id", "x-host-header",
-             "time-taken", "cs-protocol-version", "c-ip-version", "cs-user-agent", "cs-referer", "cs-cookie",
-             "cs-uri-query", "x-edge-response-result-type", "x-forwarded-for", "ssl-protocol", "ssl-cipher",
-             "x-edge-result-type", "fle-encrypted-fields", "fle-status", "sc-content-type", "sc-content-len",
-             "sc-range-start", "sc-range-end", "c-port", "x-edge-detailed-result-type", "c-country",
-             "cs-accept-encoding", "cs-accept", "cache-behavior-path-pattern", "cs-headers", "cs-header-names",
-             "cs-headers-count", "origin-fbl", "origin-lbl", "asn")
+RT_FIELDS = (
+    "timestamp",
+    "c-ip",
+    "time-to-first-byte",
+    "sc-status",
+    "sc-bytes",
+    "cs-method",
+    "cs-protocol",
+    "cs-host",
+    "cs-uri-stem",
+    "cs-bytes",
+    "x-edge-location",
+    "x-edge-request-id",
+    "x-host-header",
+    "time-taken",
+    "cs-protocol-version",
+    "c-ip-version",
+    "cs-user-agent",
+    "cs-referer",
+    "cs-cookie",
+    "cs-uri-query",
+    "x-edge-response-result-type",
+    "x-forwarded-for",
+    "ssl-protocol",
+    "ssl-cipher",
+    "x-edge-result-type",
+    "fle-encrypted-fields",
+    "fle-status",
+    "sc-content-type",
+    "sc-content-len",
+    "sc-range-start",
+    "sc-range-end",
+    "c-port",
+    "x-edge-detailed-result-type",
+    "c-country",
+    "cs-accept-encoding",
+    "cs-accept",
+    "cache-behavior-path-pattern",
+    "cs-headers",
+    "cs-header-names",
+    "cs-headers-count",
+    "origin-fbl",
+    "origin-lbl",
+    "asn",
+)
 LATE_SHARE = 0.01
 FIREHOSE_BUFFER_MS = 900_000
 WAF_PUBLISH_MS = 300_000  # AWS WAF publishes log objects to S3 every 5 minutes
-_ESCAPED = frozenset(b'<>"#%{}|\\^~[]`\' ')
+_ESCAPED = frozenset(b"<>\"#%{}|\\^~[]`' ")
 
 
 @functools.lru_cache(maxsize=400_000)
@@ -97,8 +163,9 @@ def cf_line(req: Request, day: str, day_start_ms: int) -> str:
     )
 
 
-def write_cloudfront(root: Path, requests: list[Request], rng: random.Random,
-                     day_start_ms: int) -> tuple[dict[str, int], int]:
+def write_cloudfront(
+    root: Path, requests: list[Request], rng: random.Random, day_start_ms: int
+) -> tuple[dict[str, int], int]:
     """Hourly objects (one or two per hour; late lines in the next hour's).
 
     Returns the lines per object name and how many lines were delivered late.
@@ -132,8 +199,11 @@ def write_cloudfront(root: Path, requests: list[Request], rng: random.Random,
 
 def _origin_latency(req: Request) -> tuple[str, str]:
     """origin-fbl / origin-lbl: only when this request went to the origin."""
-    if req.detailed == "Miss" or (req.result == "Error" and req.detailed.startswith("Origin")) \
-            or (req.status == 429 and req.result == "Error"):
+    if (
+        req.detailed == "Miss"
+        or (req.result == "Error" and req.detailed.startswith("Origin"))
+        or (req.status == 429 and req.result == "Error")
+    ):
         return _secs(req.ttfb_ms * 85 // 100), _secs(req.taken_ms * 95 // 100)
     return "-", "-"
 
@@ -156,16 +226,53 @@ def rt_line(req: Request) -> str:
     lo, hi = req.byte_range if req.byte_range else (None, None)
     fbl, lbl = _origin_latency(req)
     uri = aws_encode(req.path) + ("?" + aws_encode(req.query) if req.query else "")
-    return "\t".join((
-        _secs(req.t_ms), c.ip, _secs(req.ttfb_ms), str(req.status), str(req.sc_bytes), req.method, req.protocol,
-        ALIAS, uri, str(req.hdr_in + req.body), c.pop, req.request_id, ALIAS, _secs(req.taken_ms),
-        req.http_version, c.ip_version, aws_encode(req.ua), aws_encode(req.referer), "-", aws_encode(req.query),
-        req.response_result, c.xff or "-", c.tls_protocol if tls else "-", c.tls_cipher if tls else "-",
-        req.result, "-", "-", req.content_type or "-", str(req.content_len) if req.content_len >= 0 else "-",
-        "-" if lo is None else str(lo), "-" if hi is None else str(hi), str(req.port), req.detailed, c.country,
-        "gzip,%20deflate,%20br", "*/*", req.behavior.pattern, "%0A".join(shown),
-        "%0A".join(n for n, _ in headers), str(len(headers)), fbl, lbl, str(c.asn),
-    ))
+    return "\t".join(
+        (
+            _secs(req.t_ms),
+            c.ip,
+            _secs(req.ttfb_ms),
+            str(req.status),
+            str(req.sc_bytes),
+            req.method,
+            req.protocol,
+            ALIAS,
+            uri,
+            str(req.hdr_in + req.body),
+            c.pop,
+            req.request_id,
+            ALIAS,
+            _secs(req.taken_ms),
+            req.http_version,
+            c.ip_version,
+            aws_encode(req.ua),
+            aws_encode(req.referer),
+            "-",
+            aws_encode(req.query),
+            req.response_result,
+            c.xff or "-",
+            c.tls_protocol if tls else "-",
+            c.tls_cipher if tls else "-",
+            req.result,
+            "-",
+            "-",
+            req.content_type or "-",
+            str(req.content_len) if req.content_len >= 0 else "-",
+            "-" if lo is None else str(lo),
+            "-" if hi is None else str(hi),
+            str(req.port),
+            req.detailed,
+            c.country,
+            "gzip,%20deflate,%20br",
+            "*/*",
+            req.behavior.pattern,
+            "%0A".join(shown),
+            "%0A".join(n for n, _ in headers),
+            str(len(headers)),
+            fbl,
+            lbl,
+            str(c.asn),
+        )
+    )
 
 
 def write_realtime(root: Path, requests: list[Request], rng: random.Random, day_start_ms: int) -> dict[str, int]:
@@ -189,8 +296,9 @@ def write_realtime(root: Path, requests: list[Request], rng: random.Random, day_
     return out
 
 
-def write_waf(root: Path, requests: list[Request], verdicts: list[waf.Verdict], rng: random.Random,
-              day_start_ms: int) -> dict[str, int]:
+def write_waf(
+    root: Path, requests: list[Request], verdicts: list[waf.Verdict], rng: random.Random, day_start_ms: int
+) -> dict[str, int]:
     """WAF objects every 5 minutes by arrival time, records in arrival order. Returns records per object."""
     buckets: dict[int, list[int]] = defaultdict(list)
     for i, req in enumerate(requests):

@@ -29,13 +29,43 @@ from pipeline.scenario.world import (
 )
 
 # Relative session starts per UTC hour; the championship final is watched 20:00-22:30.
-DIURNAL = (2.0, 1.5, 1.2, 1.0, 1.0, 1.2, 2.0, 3.0, 4.0, 5.0, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 5.5, 6.0, 7.0, 9.0,
-           14.0, 13.0, 9.0, 5.0)
+DIURNAL = (
+    2.0,
+    1.5,
+    1.2,
+    1.0,
+    1.0,
+    1.2,
+    2.0,
+    3.0,
+    4.0,
+    5.0,
+    5.5,
+    5.5,
+    5.5,
+    5.5,
+    5.5,
+    5.5,
+    5.5,
+    6.0,
+    7.0,
+    9.0,
+    14.0,
+    13.0,
+    9.0,
+    5.0,
+)
 SITE = f"https://{ALIAS}"
 _SEGMENT_KB = {"360p": (250, 400), "540p": (500, 800), "720p": (900, 1_500), "1080p": (1_800, 3_000)}
 # Rich-text comment bodies and what CrossSiteScripting_BODY reports matching in them.
-_RICH_TEXT = ((("<a", "href="),), (("<img", "src="),), (("<iframe", "src="),), (("<a", "href="), ("<img", "src=")),
-              (('"><img src=x onerror=alert(2)>',),), (("<script>alert(1)</script>",),))
+_RICH_TEXT = (
+    (("<a", "href="),),
+    (("<img", "src="),),
+    (("<iframe", "src="),),
+    (("<a", "href="), ("<img", "src=")),
+    (('"><img src=x onerror=alert(2)>',),),
+    (("<script>alert(1)</script>",),),
+)
 _RICH_WEIGHTS = cumulative([40, 25, 10, 15, 5, 5])
 
 
@@ -52,16 +82,39 @@ class Sessions:
         for n in range(pages):
             path, query, obj = tr.page(rng, t)
             if n == 0 and rng.random() < 0.02:  # typed without https: the distribution redirects
-                tr.add(t, client, "GET", path, DEFAULT, query=query, ua=ua, status=301, obj=("text/html", 167),
-                       cache="Redirect", protocol="http", kind=kind)
+                tr.add(
+                    t,
+                    client,
+                    "GET",
+                    path,
+                    DEFAULT,
+                    query=query,
+                    ua=ua,
+                    status=301,
+                    obj=("text/html", 167),
+                    cache="Redirect",
+                    protocol="http",
+                    kind=kind,
+                )
                 t += rng.randrange(40, 250)
             status = 200
             if path.startswith("/title/") and rng.random() < 0.012:
                 path, status, obj = path + "-old", 404, ("text/html", 0)
             elif path != "/" and rng.random() < 0.08:
                 status = 304
-            tr.add(t, client, "HEAD" if rng.random() < 0.01 else "GET", path, DEFAULT, query=query, ua=ua,
-                   referer=referer, status=status, obj=obj, kind=kind)
+            tr.add(
+                t,
+                client,
+                "HEAD" if rng.random() < 0.01 else "GET",
+                path,
+                DEFAULT,
+                query=query,
+                ua=ua,
+                referer=referer,
+                status=status,
+                obj=obj,
+                kind=kind,
+            )
             here = SITE + path
             slug = path.split("/")[2] if path.startswith("/title/") else None
             ta = t + rng.randrange(60, 400)
@@ -105,11 +158,36 @@ class Sessions:
         tr.add(t, client, "GET", path, API, query=query, ua=ua, referer=referer, status=status, obj=obj, kind=kind)
         return t + rng.randrange(10, 200)
 
-    def write(self, client: Client, t: int, ua: str, kind: str, method: str, path: str, body: int,
-              status: int = 204, obj: tuple[str, int] = ("", 0), query: str = "",
-              signals: tuple[Signal, ...] = ()) -> int:
-        self.tr.add(t, client, method, path, API, query=query, ua=ua, referer=SITE + "/", status=status, obj=obj,
-                    body=body, kind=kind, signals=signals, headers=(("content-type", "application/json"),))
+    def write(
+        self,
+        client: Client,
+        t: int,
+        ua: str,
+        kind: str,
+        method: str,
+        path: str,
+        body: int,
+        status: int = 204,
+        obj: tuple[str, int] = ("", 0),
+        query: str = "",
+        signals: tuple[Signal, ...] = (),
+    ) -> int:
+        self.tr.add(
+            t,
+            client,
+            method,
+            path,
+            API,
+            query=query,
+            ua=ua,
+            referer=SITE + "/",
+            status=status,
+            obj=obj,
+            body=body,
+            kind=kind,
+            signals=signals,
+            headers=(("content-type", "application/json"),),
+        )
         return t + self.rng.randrange(20, 300)
 
     def watch(self, client: Client, t: int, ua: str, kind: str, minutes: int) -> None:
@@ -123,8 +201,16 @@ class Sessions:
             self._progressive(client, t, ua, kind, f"/video/{slug}/trailer.mp4")
             return
         player = hls_player(ua)  # Safari on an iPhone hands HLS to the system player
-        tr.add(t, client, "GET", base + "/master.m3u8", VIDEO, ua=player,
-               obj=("application/vnd.apple.mpegurl", rng.randrange(900, 1_400)), kind=kind)
+        tr.add(
+            t,
+            client,
+            "GET",
+            base + "/master.m3u8",
+            VIDEO,
+            ua=player,
+            obj=("application/vnd.apple.mpegurl", rng.randrange(900, 1_400)),
+            kind=kind,
+        )
         rendition = rng.choice(RENDITIONS[1:])
         seg = (t - tr.day_start) // 6_000 if live else 0
         t += rng.randrange(50, 300)
@@ -132,11 +218,27 @@ class Sessions:
             if i % 8 == 0:
                 if rng.random() < 0.2:
                     rendition = rng.choice(RENDITIONS)
-                tr.add(t, client, "GET", f"{base}/{rendition}/index.m3u8", VIDEO, ua=player,
-                       obj=("application/vnd.apple.mpegurl", rng.randrange(3_000, 20_000)), kind=kind)
+                tr.add(
+                    t,
+                    client,
+                    "GET",
+                    f"{base}/{rendition}/index.m3u8",
+                    VIDEO,
+                    ua=player,
+                    obj=("application/vnd.apple.mpegurl", rng.randrange(3_000, 20_000)),
+                    kind=kind,
+                )
             low, high = _SEGMENT_KB[rendition]
-            tr.add(t, client, "GET", f"{base}/{rendition}/seg_{seg + i:05d}.ts", VIDEO, ua=player,
-                   obj=("video/MP2T", rng.randrange(low, high) * 1_000), kind=kind)
+            tr.add(
+                t,
+                client,
+                "GET",
+                f"{base}/{rendition}/seg_{seg + i:05d}.ts",
+                VIDEO,
+                ua=player,
+                obj=("video/MP2T", rng.randrange(low, high) * 1_000),
+                kind=kind,
+            )
             if i % 10 == 9:
                 self.write(client, t + 5, ua, kind, "POST", "/api/playback/heartbeat", rng.randrange(120, 200))
             t += rng.randrange(150, 400) if i < 3 else rng.randrange(5_000, 7_000)
@@ -151,8 +253,18 @@ class Sessions:
         start = 0
         for _ in range(rng.randrange(2, 9)):
             end = min(start + 2_097_152, size) - 1
-            tr.add(t, client, "GET", path, VIDEO, ua=ua, status=206, obj=("video/mp4", size),
-                   byte_range=(start, end), kind=kind)
+            tr.add(
+                t,
+                client,
+                "GET",
+                path,
+                VIDEO,
+                ua=ua,
+                status=206,
+                obj=("video/mp4", size),
+                byte_range=(start, end),
+                kind=kind,
+            )
             start = end + 1
             t += rng.randrange(3_000, 9_000)
 
@@ -163,22 +275,64 @@ class Sessions:
         vid = f"{rng.getrandbits(64):016x}"
         ct = (("content-type", "application/json"),)
         json_obj = ("application/json", rng.randrange(200, 400))
-        tr.add(t, client, "POST", f"/upload/video/{vid}", UPLOAD, ua=ua, status=201, obj=json_obj,
-               body=rng.randrange(400, 1_500), kind=kind, headers=ct)
+        tr.add(
+            t,
+            client,
+            "POST",
+            f"/upload/video/{vid}",
+            UPLOAD,
+            ua=ua,
+            status=201,
+            obj=json_obj,
+            body=rng.randrange(400, 1_500),
+            kind=kind,
+            headers=ct,
+        )
         parts = rng.randrange(2, 13)
         for n in range(1, parts + 1):
             t += rng.randrange(300, 2_500)
             size = 5_242_880 if n < parts else rng.randrange(100_000, 5_242_880)
-            req = tr.add(t, client, "PUT", f"/upload/video/{vid}/part/{n}", UPLOAD, ua=ua, obj=json_obj,
-                         body=size, kind=kind, headers=(("content-type", "application/octet-stream"),))
+            req = tr.add(
+                t,
+                client,
+                "PUT",
+                f"/upload/video/{vid}/part/{n}",
+                UPLOAD,
+                ua=ua,
+                obj=json_obj,
+                body=size,
+                kind=kind,
+                headers=(("content-type", "application/octet-stream"),),
+            )
             if req is not None:
                 t = req.t_ms
         t += rng.randrange(200, 800)
-        tr.add(t, client, "POST", f"/upload/video/{vid}/complete", UPLOAD, ua=ua, obj=json_obj,
-               body=rng.randrange(200, 600), kind=kind, headers=ct)
+        tr.add(
+            t,
+            client,
+            "POST",
+            f"/upload/video/{vid}/complete",
+            UPLOAD,
+            ua=ua,
+            obj=json_obj,
+            body=rng.randrange(200, 600),
+            kind=kind,
+            headers=ct,
+        )
         if rng.random() < 0.5:
-            tr.add(t + 900, client, "POST", f"/upload/thumbnail/{vid}", UPLOAD, ua=ua, status=201, obj=json_obj,
-                   body=rng.randrange(80_000, 400_000), kind=kind, headers=(("content-type", "image/jpeg"),))
+            tr.add(
+                t + 900,
+                client,
+                "POST",
+                f"/upload/thumbnail/{vid}",
+                UPLOAD,
+                ua=ua,
+                status=201,
+                obj=json_obj,
+                body=rng.randrange(80_000, 400_000),
+                kind=kind,
+                headers=(("content-type", "image/jpeg"),),
+            )
         for _ in range(rng.randrange(1, 5)):
             t += rng.randrange(2_000, 6_000)
             tr.add(t, client, "GET", f"/upload/status/{vid}", UPLOAD, ua=ua, obj=json_obj, kind=kind)
@@ -188,28 +342,59 @@ class Sessions:
         t = self.browse(client, t, ua, kind, rng.randrange(1, 3))
         title = tr.catalogue.title(rng)[1]
         query = f"title={title}"
-        tr.add(t, client, "GET", "/api/comments", API, query=query, ua=ua, referer=SITE + "/",
-               obj=("application/json", rng.randrange(2_000, 30_000)), kind=kind)
+        tr.add(
+            t,
+            client,
+            "GET",
+            "/api/comments",
+            API,
+            query=query,
+            ua=ua,
+            referer=SITE + "/",
+            obj=("application/json", rng.randrange(2_000, 30_000)),
+            kind=kind,
+        )
         for _ in range(rng.randrange(1, 4)):
             t += rng.randrange(20_000, 120_000)
             signals: tuple[Signal, ...] = ()
             if rng.random() < 0.6:  # the editor produces HTML: links, embedded images, pasted snippets
                 signals = (Signal("xss_body", _RICH_TEXT[pick(rng, _RICH_WEIGHTS)][0]),)
-            self.write(client, t, ua, kind, "POST", "/api/comments", rng.randrange(200, 4_000), 201,
-                       ("application/json", rng.randrange(250, 600)), query, signals)
+            self.write(
+                client,
+                t,
+                ua,
+                kind,
+                "POST",
+                "/api/comments",
+                rng.randrange(200, 4_000),
+                201,
+                ("application/json", rng.randrange(250, 600)),
+                query,
+                signals,
+            )
 
     def login(self, client: Client, t: int, ua: str, kind: str) -> None:
         status = 401 if self.rng.random() < 0.08 else 200
-        t = self.write(client, t, ua, kind, "POST", "/api/login", self.rng.randrange(70, 120), status,
-                       ("application/json", 180 if status == 200 else 64))
+        t = self.write(
+            client,
+            t,
+            ua,
+            kind,
+            "POST",
+            "/api/login",
+            self.rng.randrange(70, 120),
+            status,
+            ("application/json", 180 if status == 200 else 64),
+        )
         self.browse(client, t + 500, ua, kind, self.rng.randrange(1, 5))
 
     def geo_blocked(self, client: Client, t: int) -> None:
         """CloudFront's geo restriction answers 403 itself (ClientGeoBlocked); the origin never sees it."""
         for _ in range(self.rng.randrange(1, 4)):
             path, query, _ = self.tr.page(self.rng, t)
-            req = self.tr.add(t, client, "GET", path, DEFAULT, query=query, status=403, cache="Miss",
-                              obj=("text/html", 0))
+            req = self.tr.add(
+                t, client, "GET", path, DEFAULT, query=query, status=403, cache="Miss", obj=("text/html", 0)
+            )
             if req is not None:
                 req.detailed = "ClientGeoBlocked"
                 req.ttfb_ms = req.taken_ms = 1 + self.rng.randrange(3)
@@ -245,17 +430,49 @@ def _incident_floor(s: Sessions, pool: list[Client]) -> None:
 
     for _ in range(8):
         c = rng.choice(viewers)
-        tr.add(at(incidents.STORM_5XX), c, "GET", "/api/recommendations", API, ua=c.ua, cache="Miss",
-               obj=("application/json", rng.randrange(4_000, 9_000)))
+        tr.add(
+            at(incidents.STORM_5XX),
+            c,
+            "GET",
+            "/api/recommendations",
+            API,
+            ua=c.ua,
+            cache="Miss",
+            obj=("application/json", rng.randrange(4_000, 9_000)),
+        )
         s.write(c, at(incidents.STORM_5XX), c.ua, "background", "POST", "/api/playback/heartbeat", 150)
-        tr.add(at(incidents.STORM_429), c, "GET", f"/live/{LIVE_EVENT}", DEFAULT, ua=c.ua, cache="Miss",
-               obj=("text/html", rng.randrange(38_000, 52_000)))
+        tr.add(
+            at(incidents.STORM_429),
+            c,
+            "GET",
+            f"/live/{LIVE_EVENT}",
+            DEFAULT,
+            ua=c.ua,
+            cache="Miss",
+            obj=("text/html", rng.randrange(38_000, 52_000)),
+        )
         t = at(incidents.VIDEO_429)
-        tr.add(t, c, "GET", f"/video/live/{LIVE_EVENT}/720p/seg_{(t - tr.day_start) // 6_000:05d}.ts", VIDEO,
-               ua=hls_player(c.ua), cache="Miss", obj=("video/MP2T", rng.randrange(900, 1_500) * 1_000))
-        tr.add(at(incidents.SINGLE_ORIGIN), c, "PUT", f"/upload/video/{rng.getrandbits(64):016x}/part/1", UPLOAD,
-               ua=c.ua, body=5_242_880, obj=("application/json", 240),
-               headers=(("content-type", "application/octet-stream"),))
+        tr.add(
+            t,
+            c,
+            "GET",
+            f"/video/live/{LIVE_EVENT}/720p/seg_{(t - tr.day_start) // 6_000:05d}.ts",
+            VIDEO,
+            ua=hls_player(c.ua),
+            cache="Miss",
+            obj=("video/MP2T", rng.randrange(900, 1_500) * 1_000),
+        )
+        tr.add(
+            at(incidents.SINGLE_ORIGIN),
+            c,
+            "PUT",
+            f"/upload/video/{rng.getrandbits(64):016x}/part/1",
+            UPLOAD,
+            ua=c.ua,
+            body=5_242_880,
+            obj=("application/json", 240),
+            headers=(("content-type", "application/octet-stream"),),
+        )
 
 
 def background(tr: Traffic, clients: ClientFactory, target: int, scale: float) -> None:

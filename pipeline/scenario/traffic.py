@@ -24,8 +24,13 @@ DEPLOY_HOUR = 14  # the deploy that added a Set-Cookie to cacheable static paths
 STATIC_HIT = (0.94, 0.71)  # before, after the deploy
 OLD_BUNDLE, NEW_BUNDLE = "3f9a1c2e", "8b7d40f1"
 # time to first byte (ms) of a cache miss, per behavior: the origin's own latency
-_ORIGIN_TTFB = {API.pattern: (30, 260), STATIC.pattern: (20, 140), VIDEO.pattern: (30, 220),
-                UPLOAD.pattern: (80, 600), DEFAULT.pattern: (40, 420)}
+_ORIGIN_TTFB = {
+    API.pattern: (30, 260),
+    STATIC.pattern: (20, 140),
+    VIDEO.pattern: (30, 220),
+    UPLOAD.pattern: (80, 600),
+    DEFAULT.pattern: (40, 420),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +89,59 @@ class Request:
         return self.method in ("POST", "PUT", "PATCH", "DELETE")
 
 
-_WORDS_A = ("midnight", "silent", "golden", "broken", "northern", "hidden", "last", "crimson", "electric",
-            "frozen", "wild", "distant", "iron", "paper", "velvet", "hollow", "bright", "stolen", "quiet",
-            "lucky", "savage", "glass", "neon", "river", "summer")
-_WORDS_B = ("harbor", "signal", "empire", "orchard", "kingdom", "station", "frontier", "garden", "archive",
-            "tide", "circuit", "highway", "lantern", "summit", "voyage", "canyon", "outpost", "mirror",
-            "protocol", "meadow", "horizon", "ledger", "compass", "citadel")
+_WORDS_A = (
+    "midnight",
+    "silent",
+    "golden",
+    "broken",
+    "northern",
+    "hidden",
+    "last",
+    "crimson",
+    "electric",
+    "frozen",
+    "wild",
+    "distant",
+    "iron",
+    "paper",
+    "velvet",
+    "hollow",
+    "bright",
+    "stolen",
+    "quiet",
+    "lucky",
+    "savage",
+    "glass",
+    "neon",
+    "river",
+    "summer",
+)
+_WORDS_B = (
+    "harbor",
+    "signal",
+    "empire",
+    "orchard",
+    "kingdom",
+    "station",
+    "frontier",
+    "garden",
+    "archive",
+    "tide",
+    "circuit",
+    "highway",
+    "lantern",
+    "summit",
+    "voyage",
+    "canyon",
+    "outpost",
+    "mirror",
+    "protocol",
+    "meadow",
+    "horizon",
+    "ledger",
+    "compass",
+    "citadel",
+)
 RENDITIONS = ("360p", "540p", "720p", "1080p")
 LIVE_EVENT = "championship-final"
 
@@ -100,8 +152,10 @@ class Catalogue:
     def __init__(self, rng: random.Random) -> None:
         names = sorted({f"{a}-{b}" for a in _WORDS_A for b in _WORDS_B})
         rng.shuffle(names)
-        self.titles = [(n + (f"-s0{rng.randrange(1, 6)}" if rng.random() < 0.3 else ""), 10_000 + i * 37)
-                       for i, n in enumerate(names[:420])]
+        self.titles = [
+            (n + (f"-s0{rng.randrange(1, 6)}" if rng.random() < 0.3 else ""), 10_000 + i * 37)
+            for i, n in enumerate(names[:420])
+        ]
         self.genres = ("drama", "comedy", "sci-fi", "documentary", "sports", "kids", "thriller", "anime")
 
     def title(self, rng: random.Random) -> tuple[str, int]:
@@ -150,11 +204,27 @@ class Traffic:
             return "RefreshHit" if self.rng.random() < 0.06 else "Hit"
         return "Miss"
 
-    def add(self, arrival_ms: int, client: Client, method: str, path: str, behavior: Behavior, *,
-            query: str = "", ua: str | None = None, referer: str = "", status: int = 200,
-            obj: tuple[str, int] = ("", 0), body: int = 0, cache: str | None = None, kind: str = "background",
-            signals: tuple[Signal, ...] = (), headers: tuple[tuple[str, str], ...] = (),
-            byte_range: tuple[int, int] | None = None, protocol: str = "https") -> Request | None:
+    def add(
+        self,
+        arrival_ms: int,
+        client: Client,
+        method: str,
+        path: str,
+        behavior: Behavior,
+        *,
+        query: str = "",
+        ua: str | None = None,
+        referer: str = "",
+        status: int = 200,
+        obj: tuple[str, int] = ("", 0),
+        body: int = 0,
+        cache: str | None = None,
+        kind: str = "background",
+        signals: tuple[Signal, ...] = (),
+        headers: tuple[tuple[str, str], ...] = (),
+        byte_range: tuple[int, int] | None = None,
+        protocol: str = "https",
+    ) -> Request | None:
         """Add one request that arrived at ``arrival_ms``; None if it would finish after the day ends."""
         rng = self.rng
         outcome = cache or self.cache(behavior, path, method, arrival_ms)
@@ -169,9 +239,34 @@ class Traffic:
         elif status in (301, 302) and outcome == "Redirect":
             result = detailed = "Redirect"
         hdr_in = rng.randrange(180, 520) + len(path) + len(query) + len(ua or client.ua)
-        req = Request(t_ms, client, method, path, query, behavior, ua or client.ua, referer, status, result, result,
-                      detailed, obj[0], obj[1], body, hdr_in, rng.randrange(280, 620), ttfb, taken, protocol,
-                      rng.randrange(1024, 65536), self.request_id(), kind, signals, headers, byte_range)
+        req = Request(
+            t_ms,
+            client,
+            method,
+            path,
+            query,
+            behavior,
+            ua or client.ua,
+            referer,
+            status,
+            result,
+            result,
+            detailed,
+            obj[0],
+            obj[1],
+            body,
+            hdr_in,
+            rng.randrange(280, 620),
+            ttfb,
+            taken,
+            protocol,
+            rng.randrange(1024, 65536),
+            self.request_id(),
+            kind,
+            signals,
+            headers,
+            byte_range,
+        )
         self.requests.append(req)
         return req
 
@@ -210,8 +305,11 @@ class Traffic:
         if r < 0.85:
             words = rng.sample(_WORDS_A + _WORDS_B + ("café", "crème", "東京", "naïve"), rng.randrange(1, 3))
             # browsers percent-encode the query; CloudFront logs it encoded once more
-            return "/search", "q=" + "%20".join(url_quote(w) for w in words), ("text/html", rng.randrange(20_000,
-                                                                                                        40_000))
+            return (
+                "/search",
+                "q=" + "%20".join(url_quote(w) for w in words),
+                ("text/html", rng.randrange(20_000, 40_000)),
+            )
         if r < 0.92:
             return "/account", "", ("text/html", rng.randrange(18_000, 26_000))
         if r < 0.97:
@@ -222,8 +320,10 @@ class Traffic:
         bundle = NEW_BUNDLE if at_ms >= self.deploy_ms else OLD_BUNDLE
         r = rng.random()
         if r < 0.22:
-            return f"/static/js/app.{bundle}.js", ("application/javascript", 412_733 if bundle == OLD_BUNDLE
-                                                   else 419_052)
+            return f"/static/js/app.{bundle}.js", (
+                "application/javascript",
+                412_733 if bundle == OLD_BUNDLE else 419_052,
+            )
         if r < 0.34:
             return "/static/js/vendor.c41d9e07.js", ("application/javascript", 803_114)
         if r < 0.46:

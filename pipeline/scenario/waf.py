@@ -111,29 +111,43 @@ def _verdict(groups: list[str], matches: list[Match], labels: list[str], login_s
         gid = f"AWS#{group}"
         mine = [m for m in matches if m.group == gid]
         t = next((m for m in mine if m.terminating), None)
-        rgl.append({
-            "ruleGroupId": gid,
-            "terminatingRule": None if t is None else {"ruleId": t.rule_id, "action": t.action,
-                                                         "ruleMatchDetails": _details(t.details) or None},
-            "nonTerminatingMatchingRules": [
-                {"ruleId": m.rule_id, "action": m.action, "overriddenAction": m.overridden,
-                 "ruleMatchDetails": _details(m.details)} for m in mine if not m.terminating],
-            "excludedRules": None,
-            "customerConfig": None,
-        })
+        rgl.append(
+            {
+                "ruleGroupId": gid,
+                "terminatingRule": None
+                if t is None
+                else {"ruleId": t.rule_id, "action": t.action, "ruleMatchDetails": _details(t.details) or None},
+                "nonTerminatingMatchingRules": [
+                    {
+                        "ruleId": m.rule_id,
+                        "action": m.action,
+                        "overriddenAction": m.overridden,
+                        "ruleMatchDetails": _details(m.details),
+                    }
+                    for m in mine
+                    if not m.terminating
+                ],
+                "excludedRules": None,
+                "customerConfig": None,
+            }
+        )
     acl = [{"ruleId": m.rule_id, "action": m.action, "ruleMatchDetails": []} for m in matches if m.group == "webacl"]
     return Verdict(
         action="BLOCK" if term else "ALLOW",
         terminating_rule_id=_RULE_NAME[term.group[4:]] if term else "Default_Action",
         terminating_rule_type="MANAGED_RULE_GROUP" if term else "REGULAR",
-        matches=tuple(matches), labels=tuple(labels), login_scope=login_scope and term is None,
+        matches=tuple(matches),
+        labels=tuple(labels),
+        login_scope=login_scope and term is None,
         tmd_json=_dump(_details(term.details)) if term else "[]",
-        rgl_json=_dump(rgl), ntmr_json=_dump(acl), labels_json=_dump([{"name": n} for n in labels]))
+        rgl_json=_dump(rgl),
+        ntmr_json=_dump(acl),
+        labels_json=_dump([{"name": n} for n in labels]),
+    )
 
 
 def _http_library(ua: str) -> str:
-    for prefix, name in (("python-requests/", "python_requests"), ("Go-http-client/", "go_http"),
-                         ("curl/", "curl")):
+    for prefix, name in (("python-requests/", "python_requests"), ("Go-http-client/", "go_http"), ("curl/", "curl")):
         if ua.startswith(prefix):
             return name
     return ""
@@ -164,8 +178,10 @@ def evaluate(req: Request, cache: dict[tuple[Any, ...], Verdict]) -> Verdict:
         matches.append(Match(f"AWS#{ANON}", "HostingProviderIPList", "COUNT", "BLOCK"))
         labels.append("awswaf:managed:aws:anonymous-ip-list:HostingProviderIPList")
     groups.append(KBI)
-    for kind, rule, label in (("log4j", "Log4JRCE_HEADER", "Log4JRCE_Header"),
-                              ("javadeser", "JavaDeserializationRCE_HEADER", "JavaDeserializationRCE_Header")):
+    for kind, rule, label in (
+        ("log4j", "Log4JRCE_HEADER", "Log4JRCE_Header"),
+        ("javadeser", "JavaDeserializationRCE_HEADER", "JavaDeserializationRCE_Header"),
+    ):
         if kind in sig:
             matches.append(Match(f"AWS#{KBI}", rule, "BLOCK", "", terminating=True))
             labels.append(f"awswaf:managed:aws:known-bad-inputs:{label}")
@@ -178,9 +194,10 @@ def evaluate(req: Request, cache: dict[tuple[Any, ...], Verdict]) -> Verdict:
         detail = ("XSS", "BODY", sig["xss_body"].matched, "")
         matches.append(Match(f"AWS#{CRS}", "CrossSiteScripting_BODY", "COUNT", "BLOCK", (detail,)))
         labels.append("awswaf:managed:aws:core-rule-set:CrossSiteScripting_Body")
-    for kind, rule, label, location in (("xss_uri", "CrossSiteScripting_URIPATH", "CrossSiteScripting_URIPath", "URI"),
-                                        ("xss_args", "CrossSiteScripting_QUERYARGUMENTS",
-                                         "CrossSiteScripting_QueryArguments", "QUERY_ARGS")):
+    for kind, rule, label, location in (
+        ("xss_uri", "CrossSiteScripting_URIPATH", "CrossSiteScripting_URIPath", "URI"),
+        ("xss_args", "CrossSiteScripting_QUERYARGUMENTS", "CrossSiteScripting_QueryArguments", "QUERY_ARGS"),
+    ):
         if kind in sig:
             detail = ("XSS", location, sig[kind].matched, sig[kind].field)
             matches.append(Match(f"AWS#{CRS}", rule, "BLOCK", "", (detail,), terminating=True))
@@ -196,8 +213,12 @@ def evaluate(req: Request, cache: dict[tuple[Any, ...], Verdict]) -> Verdict:
         groups.append(BOT)
         if lib:
             matches.append(Match(f"AWS#{BOT}", "CategoryHttpLibrary", "COUNT", "BLOCK"))
-            labels.extend(("awswaf:managed:aws:bot-control:bot:category:http_library",
-                           f"awswaf:managed:aws:bot-control:bot:name:{lib}"))
+            labels.extend(
+                (
+                    "awswaf:managed:aws:bot-control:bot:category:http_library",
+                    f"awswaf:managed:aws:bot-control:bot:name:{lib}",
+                )
+            )
     verdict = done()
     if not req.signals:
         cache[key] = verdict
@@ -254,8 +275,14 @@ def apply_rate_rule(requests: list[Request], verdicts: list[Verdict]) -> None:
 def _rate_limited(v: Verdict, ip: str) -> Verdict:
     match = Match("webacl", RATE_RULE, "COUNT", "")
     acl = [*json.loads(v.ntmr_json), {"ruleId": RATE_RULE, "action": "COUNT", "ruleMatchDetails": []}]
-    entry = {"rateBasedRuleId": RATE_RULE_ID, "rateBasedRuleName": RATE_RULE, "limitKey": "IP",
-             "maxRateAllowed": RATE_LIMIT, "evaluationWindowSec": RATE_WINDOW_S, "limitValue": ip}
+    entry = {
+        "rateBasedRuleId": RATE_RULE_ID,
+        "rateBasedRuleName": RATE_RULE,
+        "limitKey": "IP",
+        "maxRateAllowed": RATE_LIMIT,
+        "evaluationWindowSec": RATE_WINDOW_S,
+        "limitValue": ip,
+    }
     return replace(v, matches=(*v.matches, match), ntmr_json=_dump(acl), rbrl_json=_dump([entry]))
 
 
@@ -265,8 +292,12 @@ def _j(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-_ACCEPT = {"/api/*": "application/json, text/plain, */*", "/video/*": "*/*", "/static/*": "*/*",
-           "/upload/*": "application/json, text/plain, */*"}
+_ACCEPT = {
+    "/api/*": "application/json, text/plain, */*",
+    "/video/*": "*/*",
+    "/static/*": "*/*",
+    "/upload/*": "application/json, text/plain, */*",
+}
 _PAGE_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 _PREFIX = f'{{"timestamp":%d,"formatVersion":1,"webaclId":"{WEB_ACL_ARN}",'
 _SOURCE = f'"httpSourceName":"CF","httpSourceId":"{DISTRIBUTION_ID}",'
@@ -280,9 +311,15 @@ def _header(name: str, value: str) -> str:
 @functools.lru_cache(maxsize=4_096)
 def _browser_headers(ua: str, accept: str) -> str:
     """The headers every request of one browser sends, as JSON array members."""
-    return ",".join((_HOST, _header("user-agent", ua), _header("accept", accept),
-                     '{"name":"accept-encoding","value":"gzip, deflate, br"}',
-                     '{"name":"accept-language","value":"en-US,en;q=0.9"}'))
+    return ",".join(
+        (
+            _HOST,
+            _header("user-agent", ua),
+            _header("accept", accept),
+            '{"name":"accept-encoding","value":"gzip, deflate, br"}',
+            '{"name":"accept-language","value":"en-US,en;q=0.9"}',
+        )
+    )
 
 
 def line(req: Request, v: Verdict) -> str:
@@ -301,9 +338,11 @@ def line(req: Request, v: Verdict) -> str:
         hs += "," + _header("x-forwarded-for", c.xff)
     oversize = ',"oversizeFields":["REQUEST_BODY"]' if req.body > INSPECTION_LIMIT else ""
     return (
-        _PREFIX % req.arrival_ms
+        _PREFIX
+        % req.arrival_ms
         + f'"terminatingRuleId":"{v.terminating_rule_id}","terminatingRuleType":"{v.terminating_rule_type}",'
-        f'"action":"{v.action}","terminatingRuleMatchDetails":{v.tmd_json},' + _SOURCE
+        f'"action":"{v.action}","terminatingRuleMatchDetails":{v.tmd_json},'
+        + _SOURCE
         + f'"ruleGroupList":{v.rgl_json},"rateBasedRuleList":{v.rbrl_json},"nonTerminatingMatchingRules":'
         f'{v.ntmr_json},"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{{"clientIp":'
         f'"{c.ip}","country":"{c.country}","headers":[{hs}],"uri":{_j(req.path)},"args":'

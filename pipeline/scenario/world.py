@@ -84,25 +84,64 @@ class Client:
 
 
 # country -> (weight among background viewers, POPs, ASNs, first octets of IPv4 ranges, IPv6 prefix)
-_EU = (31, 37, 46, 62, 77, 78, 79, 80, 81, 82, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 176, 178,
-       185, 188, 212, 213, 217)
+_EU = (
+    31,
+    37,
+    46,
+    62,
+    77,
+    78,
+    79,
+    80,
+    81,
+    82,
+    84,
+    85,
+    86,
+    87,
+    88,
+    89,
+    90,
+    91,
+    92,
+    93,
+    94,
+    95,
+    176,
+    178,
+    185,
+    188,
+    212,
+    213,
+    217,
+)
 COUNTRIES: dict[str, tuple[float, tuple[str, ...], tuple[int, ...], tuple[int, ...], str]] = {
-    "US": (30.0, ("IAD89-C3", "IAD61-P1", "JFK51-C1", "ORD51-C3", "DFW56-P1", "LAX50-C1", "SEA19-C1",
-                  "ATL56-C2"), (7922, 7018, 701, 20115, 22773), (23, 24, 50, 66, 67, 68, 69, 70, 71, 72,
-                                                                   73, 74, 75, 76, 96, 97, 98, 99, 107,
-                                                                   108, 173, 174), "2600:1700"),
+    "US": (
+        30.0,
+        ("IAD89-C3", "IAD61-P1", "JFK51-C1", "ORD51-C3", "DFW56-P1", "LAX50-C1", "SEA19-C1", "ATL56-C2"),
+        (7922, 7018, 701, 20115, 22773),
+        (23, 24, 50, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 96, 97, 98, 99, 107, 108, 173, 174),
+        "2600:1700",
+    ),
     "GB": (9.0, ("LHR61-P2", "LHR50-C1", "MAN51-C1"), (2856, 5089, 5378), _EU, "2a00:23c6"),
     "DE": (8.0, ("FRA56-P5", "FRA60-P1", "MUC50-P1", "HAM50-C1"), (3320, 3209, 6805), _EU, "2003:e5"),
-    "IN": (12.0, ("BOM78-P1", "DEL54-C1", "MAA51-C1", "BLR50-C3"), (55836, 24560, 45609),
-           (49, 103, 106, 115, 117, 122, 157, 182), "2409:40c2"),
-    "BR": (7.0, ("GRU3-C1", "GIG51-C1"), (28573, 18881, 26599), (177, 179, 186, 187, 189, 191, 200, 201),
-           "2804:14d"),
+    "IN": (
+        12.0,
+        ("BOM78-P1", "DEL54-C1", "MAA51-C1", "BLR50-C3"),
+        (55836, 24560, 45609),
+        (49, 103, 106, 115, 117, 122, 157, 182),
+        "2409:40c2",
+    ),
+    "BR": (7.0, ("GRU3-C1", "GIG51-C1"), (28573, 18881, 26599), (177, 179, 186, 187, 189, 191, 200, 201), "2804:14d"),
     "FR": (5.0, ("CDG52-P1", "MRS52-P1"), (3215, 12322, 5410), _EU, "2a01:cb08"),
-    "JP": (4.0, ("NRT57-P2", "KIX56-P1"), (2516, 4713, 17676), (1, 14, 27, 36, 39, 42, 58, 60, 101, 110,
-                                                                 111, 112, 113, 114, 118, 119, 126),
-           "240b:10"),
-    "CA": (4.0, ("YTO50-C1", "YUL62-C1"), (812, 577, 6327), (24, 64, 65, 69, 70, 72, 99, 142, 184),
-           "2607:fea8"),
+    "JP": (
+        4.0,
+        ("NRT57-P2", "KIX56-P1"),
+        (2516, 4713, 17676),
+        (1, 14, 27, 36, 39, 42, 58, 60, 101, 110, 111, 112, 113, 114, 118, 119, 126),
+        "240b:10",
+    ),
+    "CA": (4.0, ("YTO50-C1", "YUL62-C1"), (812, 577, 6327), (24, 64, 65, 69, 70, 72, 99, 142, 184), "2607:fea8"),
     "ES": (3.0, ("MAD53-P2", "BCN50-C1"), (3352, 12479), _EU, "2a0c:5a80"),
     "NL": (3.0, ("AMS1-C1", "AMS58-P2"), (1136, 33915), _EU, "2a02:a46e"),
     "MX": (3.0, ("QRO51-C1", "MEX50-C1"), (8151, 28548), (177, 187, 189, 200, 201), "2806:10b7"),
@@ -114,14 +153,25 @@ COUNTRIES: dict[str, tuple[float, tuple[str, ...], tuple[int, ...], tuple[int, .
     "SY": (0.05, ("MRS52-P1",), (29256,), (5, 31, 46), "2a00:1a28"),
     "CU": (0.05, ("MIA3-C2",), (27725,), (152, 169, 181), "2a00:1a30"),
 }
-HOSTING = ((16509, "IAD89-C3", "US", (3, 18, 34, 44, 52, 54)), (14061, "FRA56-P5", "DE", (46, 64, 104, 138,
-           139, 157, 159, 161, 164, 165, 167, 178)), (24940, "FRA60-P1", "DE", (5, 46, 65, 78, 88, 95, 116,
-           135, 136, 138, 142, 144, 148, 157, 159, 162, 167, 168, 176, 178, 188, 195, 213)),
-           (63949, "AMS1-C1", "NL", (45, 50, 66, 96, 139, 172, 173)))
+HOSTING = (
+    (16509, "IAD89-C3", "US", (3, 18, 34, 44, 52, 54)),
+    (14061, "FRA56-P5", "DE", (46, 64, 104, 138, 139, 157, 159, 161, 164, 165, 167, 178)),
+    (
+        24940,
+        "FRA60-P1",
+        "DE",
+        (5, 46, 65, 78, 88, 95, 116, 135, 136, 138, 142, 144, 148, 157, 159, 162, 167, 168, 176, 178, 188, 195, 213),
+    ),
+    (63949, "AMS1-C1", "NL", (45, 50, 66, 96, 139, 172, 173)),
+)
 
 _CHROME = "Mozilla/5.0 ({os}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v}.0.0.0 {tail}Safari/537.36"
-_DESKTOP_OS = ("Windows NT 10.0; Win64; x64", "Macintosh; Intel Mac OS X 10_15_7", "X11; Linux x86_64",
-               "X11; CrOS x86_64 14541.0.0")
+_DESKTOP_OS = (
+    "Windows NT 10.0; Win64; x64",
+    "Macintosh; Intel Mac OS X 10_15_7",
+    "X11; Linux x86_64",
+    "X11; CrOS x86_64 14541.0.0",
+)
 _ANDROID = ("Pixel 8", "Pixel 7a", "SM-S918B", "SM-A546B", "moto g84 5G", "2201116SG", "CPH2451")
 
 
@@ -136,27 +186,48 @@ def user_agents() -> list[tuple[str, float]]:
             uas.append((_CHROME.format(os=f"Linux; Android {12 + v % 3}; {device}", v=v, tail="Mobile "), 0.6))
     for v in range(120, 135):
         uas.append((f"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:{v}.0) Gecko/20100101 Firefox/{v}.0", 0.5))
-        uas.append((f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:{v}.0) Gecko/20100101 Firefox/{v}.0",
-                    0.2))
+        uas.append((f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:{v}.0) Gecko/20100101 Firefox/{v}.0", 0.2))
     for major, minor in ((16, 6), (17, 1), (17, 3), (17, 4), (17, 5), (18, 0), (18, 1), (18, 3)):
-        uas.append((f"Mozilla/5.0 (iPhone; CPU iPhone OS {major}_{minor} like Mac OS X) AppleWebKit/605.1.15 "
-                    f"(KHTML, like Gecko) Version/{major}.{minor} Mobile/15E148 Safari/604.1", 2.0))
-        uas.append((f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-                    f"Version/{major}.{minor} Safari/605.1.15", 0.8))
+        uas.append(
+            (
+                f"Mozilla/5.0 (iPhone; CPU iPhone OS {major}_{minor} like Mac OS X) AppleWebKit/605.1.15 "
+                f"(KHTML, like Gecko) Version/{major}.{minor} Mobile/15E148 Safari/604.1",
+                2.0,
+            )
+        )
+        uas.append(
+            (
+                f"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+                f"Version/{major}.{minor} Safari/605.1.15",
+                0.8,
+            )
+        )
     for app in ("5.10.3", "5.11.2", "5.12.0"):
         uas.append((f"Streamhaul/{app} (iPhone; iOS 17.4; Scale/3.00)", 1.5))
         uas.append((f"Streamhaul/{app} (Linux;Android 14) ExoPlayerLib/2.19.1", 1.5))
-    uas.append(("Mozilla/5.0 (SMART-TV; LINUX; Tizen 7.0) AppleWebKit/537.36 (KHTML, like Gecko) "
-                "94.0.4606.31/7.0 TV Safari/537.36", 1.0))
-    uas.append(("Mozilla/5.0 (Linux; Android 11; AFTKA Build/RS8140) AppleWebKit/537.36 (KHTML, like Gecko) "
-                "Chrome/120.0.6099.230 Mobile Safari/537.36", 0.8))
+    uas.append(
+        (
+            "Mozilla/5.0 (SMART-TV; LINUX; Tizen 7.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "94.0.4606.31/7.0 TV Safari/537.36",
+            1.0,
+        )
+    )
+    uas.append(
+        (
+            "Mozilla/5.0 (Linux; Android 11; AFTKA Build/RS8140) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/120.0.6099.230 Mobile Safari/537.36",
+            0.8,
+        )
+    )
     return uas
 
 
-_TLS = (("TLSv1.3", "TLS_AES_128_GCM_SHA256", "t13d1516h2_8daaf6152771"),
-        ("TLSv1.3", "TLS_AES_256_GCM_SHA384", "t13d1517h2_8daaf6152771"),
-        ("TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256", "t13d2014h2_a09f3c656075"),
-        ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", "t12d1209h2_d34a8e72043a"))
+_TLS = (
+    ("TLSv1.3", "TLS_AES_128_GCM_SHA256", "t13d1516h2_8daaf6152771"),
+    ("TLSv1.3", "TLS_AES_256_GCM_SHA384", "t13d1517h2_8daaf6152771"),
+    ("TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256", "t13d2014h2_a09f3c656075"),
+    ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", "t12d1209h2_d34a8e72043a"),
+)
 
 
 class ClientFactory:
@@ -199,8 +270,12 @@ class ClientFactory:
         proto, cipher, ja4_head = _TLS[r.randrange(len(_TLS))]
         version = r.choices(("HTTP/2.0", "HTTP/3.0", "HTTP/1.1"), (70, 18, 12))[0]
         if ua.startswith(("python-", "Go-http", "curl")):
-            version, proto, cipher, ja4_head = "HTTP/1.1", "TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256", \
-                "t12d1312h1_c866b44c5a26"
+            version, proto, cipher, ja4_head = (
+                "HTTP/1.1",
+                "TLSv1.2",
+                "ECDHE-RSA-AES128-GCM-SHA256",
+                "t12d1312h1_c866b44c5a26",
+            )
         return version, proto, cipher, f"{r.getrandbits(128):032x}", f"{ja4_head}_{r.getrandbits(48):012x}"
 
     def viewer(self, country: str | None = None, ua: str | None = None) -> Client:
@@ -214,8 +289,7 @@ class ClientFactory:
         xff = ""
         if r.random() < 0.015:  # a corporate or school proxy in front of the viewer
             xff = f"10.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"
-        return Client(ip, country, r.choice(asns), r.choice(pops), ua, version, proto, cipher, ja3, ja4,
-                      xff=xff)
+        return Client(ip, country, r.choice(asns), r.choice(pops), ua, version, proto, cipher, ja3, ja4, xff=xff)
 
     def hosted(self, ua: str) -> Client:
         """A machine in a hosting provider's range (probes, scanners, credential stuffing)."""
