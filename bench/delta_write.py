@@ -20,10 +20,10 @@ from pathlib import Path
 import polars as pl
 from deltalake import WriterProperties, write_deltalake
 
-from pipeline.inputs import ChunkStream
 from pipeline.lake import FileSet, Lake
 from pipeline.readers._base import ReadContext
 from pipeline.readers.cloudfront import read_w3c
+from pipeline.storage.chunks import ChunkStream
 
 
 def load(directory: str) -> list[pl.DataFrame]:

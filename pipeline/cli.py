@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -57,7 +56,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Read log objects into the lake; every line becomes a row or a quarantined reject."""
-    from pipeline import pool
+    from pipeline.ingest import pool
 
     pool.prestart(inputs, workers)  # its interpreter loads while this one imports what follows
     from pipeline.ingest import IngestOptions
@@ -74,7 +73,7 @@ def ingest(
         raise _fail(exc) from None
     finally:
         pool.discard()
-    _finish(summary, lake, as_json=as_json)
+    _report_run(summary, lake, as_json=as_json)
 
 
 @app.command()
@@ -99,17 +98,18 @@ def nightly(
     Exit status: 0 all new objects ingested cleanly (or nothing was new), 1 some lines were quarantined or
     some objects could not be read (they are retried by the next run), 2 a usage or lake error.
     """
-    from pipeline import pool
+    from pipeline.ingest import pool
 
     pool.prestart(inputs, workers)  # its interpreter loads while this one imports what follows
     from pipeline.ingest import IngestOptions
     from pipeline.ingest import ingest as run
     from pipeline.readers.realtime import load_fields
+    from pipeline.times import parse_instant
 
     try:
         _need_distribution(source, realtime_fields, distribution_id)
         fields = load_fields(realtime_fields) if realtime_fields else None
-        cutoff = _instant(since) if since else None
+        cutoff = parse_instant(since, "--since") if since else None
         opts = IngestOptions(
             source=source, realtime_fields=fields, distribution_id=distribution_id, workers=workers, since=cutoff
         )
@@ -119,10 +119,10 @@ def nightly(
         raise _fail(exc) from None
     finally:
         pool.discard()
-    _finish(summary, lake, as_json=as_json)
+    _report_run(summary, lake, as_json=as_json)
 
 
-def _finish(summary: Any, lake: str, *, as_json: bool) -> None:
+def _report_run(summary: Any, lake: str, *, as_json: bool) -> None:
     """Report an ingest or nightly run: summary on stdout, problems on stderr, exit status for schedulers."""
     if as_json:
         typer.echo(json.dumps(summary.as_json()))
@@ -161,16 +161,6 @@ def _need_distribution(source: str | None, realtime_fields: str | None, distribu
         )
 
 
-def _instant(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise UsageError(
-            f"--since {text!r} is not a date or date-time (e.g. 2025-03-13 or 2025-03-13T06:00:00Z)"
-        ) from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 class _Progress:
     """A progress bar on stderr when it is a terminal; silent otherwise."""
 
@@ -205,8 +195,8 @@ def sql(
     fmt: Annotated[str, typer.Option("--format", help="table | csv | json | markdown")] = "table",
 ) -> None:
     """Run a read-only SQL query against the lake (views: cloudfront, realtime, waf, rejects, ...)."""
-    from pipeline.catalog import connect, query
-    from pipeline.render import FORMATS, render
+    from pipeline.query.render import FORMATS, render
+    from pipeline.query.views import connect, query
 
     try:
         if fmt not in FORMATS:
@@ -231,13 +221,13 @@ def query(
     list_: Annotated[bool, typer.Option("--list", help="List every named query and its parameters.")] = False,
 ) -> None:
     """Run a named analysis (hit-ratio, status-mix, failover, waf-fp-candidates, rate-sizing, ...)."""
-    from pipeline import queries
     from pipeline.analyses import run
-    from pipeline.render import FORMATS, render
+    from pipeline.query import named as queries
+    from pipeline.query.render import FORMATS, render
 
     try:
         if list_ or name is None:
-            for q in queries.catalog().values():
+            for q in queries.all_queries().values():
                 typer.echo(f"{q.name}\n  {q.description}")
                 for p in q.params:
                     default = "required" if p.required else f"default {p.default}"
@@ -277,7 +267,7 @@ def query(
 @app.command()
 def console(lake: LakeOpt) -> None:
     """Interactive read-only SQL console over the lake; reads statements from stdin when it is piped."""
-    from pipeline.console import main as run_console
+    from pipeline.console.app import main as run_console
 
     try:
         code = run_console(lake)
@@ -339,11 +329,14 @@ def compact(
 ) -> None:
     """Merge small files into ~128 MiB zstd files (Delta optimize), then vacuum; rows are unchanged."""
     from pipeline.compact import compact as run
-    from pipeline.compact import parse_duration
+    from pipeline.times import parse_duration
 
     try:
         summary = run(
-            lake, older_than=parse_duration(older_than), tables=table or None, retention=parse_duration(retention)
+            lake,
+            older_than=parse_duration(older_than, "--older-than"),
+            tables=table or None,
+            retention=parse_duration(retention, "--retention"),
         )
     except EdgelakeError as exc:
         raise _fail(exc) from None
@@ -402,9 +395,10 @@ def follow(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per committed micro-batch.")] = False,
 ) -> None:
     """Stream real-time log records into the lake in micro-batches, exactly once, with a per-minute rollup."""
-    from pipeline.follow import FlushReport, FollowOptions, parse_duration
+    from pipeline.follow import FlushReport, FollowOptions
     from pipeline.follow import follow as run
     from pipeline.readers.realtime import load_fields
+    from pipeline.times import parse_duration
 
     def flushed(report: FlushReport) -> None:
         if as_json:
@@ -421,11 +415,11 @@ def follow(
         opts = FollowOptions(
             realtime_fields=load_fields(realtime_fields),
             distribution_id=distribution_id,
-            flush_interval=parse_duration(flush_interval, "--flush-interval"),
+            flush_interval=parse_duration(flush_interval, "--flush-interval").total_seconds(),
             max_batch=max_batch,
             once=once,
-            idle_exit=None if idle_exit is None else parse_duration(idle_exit, "--idle-exit"),
-            dedupe_horizon=parse_duration(dedupe_window, "--dedupe-window"),
+            idle_exit=None if idle_exit is None else parse_duration(idle_exit, "--idle-exit").total_seconds(),
+            dedupe_horizon=parse_duration(dedupe_window, "--dedupe-window").total_seconds(),
         )
         summary = run(source, lake, opts, on_flush=flushed, on_message=lambda m: typer.echo(f"edgelake: {m}", err=True))
     except EdgelakeError as exc:

@@ -24,7 +24,7 @@ keeps a week of time travel.
 
 Other writers may commit meanwhile. Appends never conflict with the rewrite (delta-rs rebases it onto
 them); a delete that touched a file being merged makes the rewrite lose, and it is planned again from
-a fresh snapshot until it wins or :mod:`pipeline.concurrency`'s deadline passes (then nothing changed).
+a fresh snapshot until it wins or :mod:`pipeline.lake.concurrency`'s deadline passes (then nothing changed).
 Two compactions take turns per table through a claim in the table's log (:class:`_Claim`): delta-rs
 would let two rewrites of the same files both land, and their rows would be there twice.
 
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -44,9 +43,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipeline import crashpoints, schemas
-from pipeline.concurrency import lost_races, retry_conflicts
 from pipeline.errors import LakeError, UsageError
-from pipeline.lake import ROW_GROUP_ROWS, STAT_CHARS, Lake
+from pipeline.lake import Lake
+from pipeline.lake.concurrency import lost_races, retry_conflicts
+from pipeline.lake.files import ROW_GROUP_ROWS, STAT_CHARS
 
 LOG_TABLES = ("cloudfront", "realtime", "waf", "rejects", "manifest", "rollup_minute")
 DEFAULT_OLDER_THAN = timedelta(days=2)
@@ -58,18 +58,6 @@ PARTITION = "dt"
 COMPACTION_MARK = "edgelake.compaction"  # commit metadata key: which compaction wrote the commit
 COMPACTION_APP = "edgelake-compaction"  # application transaction id of a table's compaction claim
 CLAIM_LEASE = timedelta(hours=6)  # a claim this old is a dead compaction's, taken over
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(w|d|h|m|s)?\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"2d"``, ``"36h"``, ``"90m"``, ``"1w"``, ``"45s"`` or ``"0"`` as a timedelta."""
-    found = _DURATION.match(text)
-    if found is None or (found.group(2) is None and float(found.group(1)) != 0):
-        raise UsageError(f"{text!r} is not a duration; write a number and a unit: 2d, 36h, 90m, 1w, 45s")
-    unit = (found.group(2) or "s").lower()
-    return timedelta(seconds=float(found.group(1)) * _UNIT_SECONDS[unit])
 
 
 @dataclass
@@ -196,13 +184,27 @@ def _census(dt: Any) -> tuple[int, int, int]:
 
 
 def _marked_version(lake: Lake, table: str, mark: str, *, since: int) -> int | None:
-    """The version of ``table`` whose commit carries this compaction's ``mark`` (None: none after ``since``)."""
-    dt = lake.open(table)
-    assert dt is not None
-    for entry in dt.history(max(1, dt.version() - since)):
-        if entry.get(COMPACTION_MARK) == mark:
-            return int(entry["version"])
-    return None
+    """The version of ``table`` whose commit carries this compaction's ``mark`` (None: none after ``since``).
+
+    Read from the log files themselves: delta-rs' ``history()`` numbers its entries from the snapshot's
+    version but reads the newest commits, so with another writer committing in between it puts the
+    mark on the wrong version (seen with deltalake 1.6).
+    """
+    import json
+
+    log = f"{lake.table_path(table)}/_delta_log"
+    version = since + 1
+    while True:
+        try:
+            with lake.fs.open(f"{log}/{version:020d}.json", "rb") as fh:
+                lines = fh.read().decode("utf-8").splitlines()
+        except FileNotFoundError:
+            return None
+        for line in lines:
+            info = json.loads(line).get("commitInfo") if line.strip() else None
+            if isinstance(info, dict) and info.get(COMPACTION_MARK) == mark:
+                return version
+        version += 1
 
 
 def _has_work(dt: Any, filters: list[tuple[str, str, str]] | None, target_size: int) -> bool:
@@ -368,6 +370,7 @@ def _rewrite(
         raise
     except Exception as exc:  # deltalake raises several unrelated types; all mean the same here
         raise LakeError(f"compacting {uri} failed and changed nothing: {exc}") from exc
+    crashpoints.reached(f"compaction-committed-{table}")
     out.files_removed = int(metrics.get("numFilesRemoved", 0))
     out.files_added = int(metrics.get("numFilesAdded", 0))
     out.partitions = int(metrics.get("partitionsOptimized", 0))

@@ -25,7 +25,7 @@ text, so those pages came back as page faults. :func:`batch_settings` asks for 5
 time per 2M lines, for 10-20 MiB more peak per process. A value the user set in that variable still wins.
 
 :func:`batch_settings` applies both to the running process, and :func:`worker_env` gives the same to
-the workers :mod:`pipeline.pool` spawns, through their environment: glibc and jemalloc read it when
+the workers :mod:`pipeline.ingest.pool` spawns, through their environment: glibc and jemalloc read it when
 the process starts, before any thread exists.
 """
 
@@ -92,7 +92,7 @@ def worker_env() -> dict[str, str]:
 
 def batch_settings() -> None:
     """This process's allocator settings for a batch ingest: one glibc arena and, if Polars is not
-    imported yet, a 5 s decay for its jemalloc. Call it first thing (:mod:`pipeline.pool` does)."""
+    imported yet, a 5 s decay for its jemalloc. Call it first thing (:mod:`pipeline.ingest.pool` does)."""
     single_arena()
     if "polars" not in sys.modules:
         os.environ[JEMALLOC_ENV] = _jemalloc_conf(os.environ.get(JEMALLOC_ENV))

@@ -10,8 +10,8 @@ checkout on ``sys.path``, and also copies the two directories into ``site-packag
 at install time; that copy is never read, since ``pipeline`` is the checkout's package, so edits to
 ``sql/`` count without reinstalling). ``EDGELAKE_SCHEMAS`` names another schema directory.
 
-Must not read or interpret the files: :mod:`pipeline.schemas`, :mod:`pipeline.queries` and
-:mod:`pipeline.catalog` do. Must not raise at import: a missing directory shows up as the path a
+Must not read or interpret the files: :mod:`pipeline.schemas`, :mod:`pipeline.query.named` and
+:mod:`pipeline.query.views` do. Must not raise at import: a missing directory shows up as the path a
 later lookup names in its error message.
 """
 

@@ -1,4 +1,10 @@
-"""Quoting of SQL identifiers, in one place. Values are never quoted here: they are bound as parameters."""
+"""Quoting for SQL text, in one place: identifiers, and string literals where no parameter can be bound.
+
+DuckDB queries bind every value as a parameter; nothing here is for them. Delta predicates
+(``DeltaTable.delete``, ``write_deltalake(predicate=...)``) take SQL text and no parameters, so the
+values they need (object URIs, which come from listings, and config keys) are quoted by
+:func:`sql_literal`, and nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -8,3 +14,10 @@ def quote_ident(name: str) -> str:
     if "\x00" in name:
         raise ValueError("identifiers cannot contain NUL")
     return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(text: str) -> str:
+    """``text`` as a SQL string literal (single quotes doubled); NUL is refused, as no SQL text holds it."""
+    if "\x00" in text:
+        raise ValueError("SQL literals cannot contain NUL")
+    return "'" + text.replace("'", "''") + "'"

@@ -21,11 +21,11 @@ import polars as pl
 from hypothesis import settings
 
 from pipeline import schemas
-from pipeline.catalog import connect
-from pipeline.inputs import ChunkStream
 from pipeline.lake import Lake
+from pipeline.query.views import connect
 from pipeline.readers._base import Batch, ReadContext, empty_rejects
 from pipeline.readers.cloudfront import read_w3c
+from pipeline.storage.chunks import ChunkStream
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"

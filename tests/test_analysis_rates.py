@@ -22,12 +22,12 @@ import pytest
 from helpers import CF_FIELDS_33, cf_record, w3c_text, write
 from polars.testing import assert_frame_equal
 
-from pipeline import queries
 from pipeline.analyses import run
 from pipeline.analyses.rates import recommended_limit
-from pipeline.catalog import connect
 from pipeline.errors import EdgelakeError
 from pipeline.ingest import ingest
+from pipeline.query import named as queries
+from pipeline.query.views import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST, SMALL_DIST = "E2QWRUHAPOMQZL", "E3SMALLDIST001"

@@ -28,10 +28,12 @@ import pytest
 from deltalake import DeltaTable
 from helpers import CF_FIELDS_33, cf_record, gz, sql, w3c_text, write
 
-from pipeline.compact import CompactSummary, compact, parse_duration
+from pipeline.compact import CompactSummary, compact
 from pipeline.errors import UsageError
-from pipeline.ingest import app_id, ingest
+from pipeline.ingest import ingest
+from pipeline.ingest.unit import object_app_id
 from pipeline.lake import Lake
+from pipeline.times import parse_duration
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 EDGELAKE = Path(sys.executable).parent / "edgelake"
@@ -210,7 +212,7 @@ def test_application_transaction_ids_survive_and_a_rerun_is_a_no_op(tmp_path: Pa
     tables = ("cloudfront", "waf", "rejects", "manifest")
 
     def versions() -> dict[tuple[str, str], int | None]:
-        return {(t, o): Lake(lake).committed_version(t, app_id(o)) for t in tables for o in objects}
+        return {(t, o): Lake(lake).committed_version(t, object_app_id(o)) for t in tables for o in objects}
 
     before = versions()
     assert sum(v == 1 for v in before.values()) >= 2 * len(objects)  # every object in manifest and rejects
@@ -275,7 +277,9 @@ def test_durations_and_refusals(lake: str) -> None:
     assert parse_duration("90m") == timedelta(minutes=90)
     assert parse_duration("1w") == timedelta(days=7)
     assert parse_duration("0") == timedelta(0)
-    for bad in ("2", "2x", "-1d", "", "d"):
+    assert parse_duration("500ms") == timedelta(milliseconds=500)
+    assert parse_duration("2") == timedelta(seconds=2)  # a bare number is seconds, for every option
+    for bad in ("2x", "-1d", "", "d"):
         with pytest.raises(UsageError, match="not a duration"):
             parse_duration(bad)
     with pytest.raises(UsageError, match="at least 1h"):

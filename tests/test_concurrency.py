@@ -31,10 +31,10 @@ from faultproxy import FaultProxy
 from helpers import CF_FIELDS_33, REALTIME, cf_record, gz, w3c_text, write
 from s3server import S3Server
 
-from pipeline import inputs
-from pipeline.concurrency import is_conflict, retry_conflicts
 from pipeline.errors import LakeError
 from pipeline.lake import Lake
+from pipeline.lake.concurrency import is_conflict, retry_conflicts
+from pipeline.storage import fs as inputs
 
 EDGELAKE = Path(sys.executable).parent / "edgelake"
 DAYS = ("2024-03-01", "2024-03-02")  # long past: compaction with --older-than 0 takes them
@@ -252,6 +252,29 @@ def test_compaction_that_loses_to_a_reingest_is_planned_again(tmp_path: Path) ->
     assert rejects.height == 2  # the new version's two garbage lines; the old version's reject is gone
 
 
+def test_the_row_check_finds_the_compactions_own_commit_among_later_ones(tmp_path: Path) -> None:
+    """Other writers commit between the compaction's commit and its row check: the check still finds its commit."""
+    lake, hold, src = str(tmp_path / "lake"), tmp_path / "hold", tmp_path / "src"
+    hold.mkdir()
+    for p in cf_objects(src, "a", 4):
+        assert finish(start(ingest_args([p], lake), env_with()))[0] == 1
+    compaction = start(
+        ["compact", "--lake", lake, "--older-than", "0", "--table", "cloudfront", "--json"],
+        env_with(EDGELAKE_HOLD_AT=f"compaction-committed-cloudfront@{hold}"),
+    )
+    wait_for(hold / "compaction-committed-cloudfront.reached", compaction)
+    late = cf_objects(src, "b", 3)
+    code, _, err = finish(start(ingest_args(late, lake), env_with(EDGELAKE_GROUP_OBJECTS="1")))
+    assert code == 1, err
+    (hold / "compaction-committed-cloudfront.release").touch()
+    code, out, err = finish(compaction)
+    assert code == 0, err
+    report = json.loads(out)["tables"]["cloudfront"]
+    assert report["files_removed"] >= 2 and report["rows_after"] == 7 * RECORDS
+    got = Lake(lake).scan("cloudfront").collect().get_column("x_edge_request_id").to_list()
+    assert sorted(got) == sorted(request_ids("a", 4) + request_ids("b", 3))
+
+
 def test_two_compactions_take_turns(tmp_path: Path) -> None:
     """B starts while A is rewriting: B leaves the table to A (delta-rs would let both rewrites land twice)."""
     lake, hold, src = str(tmp_path / "lake"), tmp_path / "hold", tmp_path / "src"
@@ -332,15 +355,16 @@ def everybody_at_once(tmp_path: Path, lake: str) -> None:
     )
     procs += [start(ingest_args(paths[2:], lake), one_by_one) for paths in writers.values()]
     compactions = [start(["compact", "--lake", lake, "--older-than", "0", "--json"], env_with()) for _ in range(2)]
+    # Every process is waited for before anything is asserted, so a failure leaves none running.
+    ended = [finish(proc) for proc in procs]
+    compacted = [finish(proc) for proc in compactions]
     retries = 0
-    for proc in procs:
-        code, out, err = finish(proc)
+    for code, out, err in ended:
         assert code in (0, 1) and "Traceback" not in err, err  # 1: the garbage lines were quarantined
         if out.startswith("{"):
             retries += int(summary_of(out)["commit_retries"])  # type: ignore[call-overload]
     print(f"commit races lost and retried by the ingests: {retries}")
-    for proc in compactions:
-        code, _, err = finish(proc)
+    for code, _, err in compacted:
         assert code == 0, err
     objects = [p for paths in writers.values() for p in paths]
     ids = [i for w in writers for i in request_ids(w, 4)]

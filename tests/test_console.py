@@ -19,10 +19,11 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from pipeline import queries, resources, schemas
-from pipeline.console import Console, history_path, main
+from pipeline import resources, schemas
+from pipeline.console.app import Console, history_path, main
+from pipeline.console.sqltext import is_complete, mask, one_line, split_sql
 from pipeline.ingest import ingest
-from pipeline.sqltext import is_complete, mask, one_line, split_sql
+from pipeline.query import named as queries
 
 ROOT = Path(__file__).resolve().parent.parent
 EDGELAKE = str(Path(sys.executable).parent / "edgelake")
@@ -401,7 +402,7 @@ def test_terminal_session_end_to_end(lake: str, tmp_path: Path) -> None:
 
 
 def test_queries_lists_every_named_query_of_the_project(session: Session) -> None:
-    named = queries.catalog()
+    named = queries.all_queries()
     assert session.feed(".queries") == 0
     out, _ = session.take()
     listed = [line.split(":", 1)[0] for line in out if not line.startswith(" ")]

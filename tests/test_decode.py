@@ -8,10 +8,10 @@ from urllib.parse import unquote_to_bytes
 import polars as pl
 import pytest
 
-from pipeline.decode import url_decode
 from pipeline.ingest import IngestOptions, ingest
 from pipeline.lake import Lake
 from pipeline.readers import _finish
+from pipeline.readers.decode import url_decode
 from pipeline.readers.realtime import load_fields
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"

@@ -25,12 +25,14 @@ import polars as pl
 import pytest
 
 from pipeline.analyses import run as run_query
-from pipeline.catalog import connect
 from pipeline.errors import UsageError
-from pipeline.follow import FlushReport, FollowOptions, follow, parse_duration, rollup
-from pipeline.follow_sources import STDIN_APP, after_nth_newline, app_id
+from pipeline.follow import FlushReport, FollowOptions, follow
+from pipeline.follow.rollup import rollup
+from pipeline.follow.sources import STDIN_APP, after_nth_newline, follow_app_id
 from pipeline.lake import Lake
+from pipeline.query.views import connect
 from pipeline.readers.realtime import load_fields
+from pipeline.times import parse_duration
 
 REALTIME = Path(__file__).resolve().parent.parent / "data" / "samples" / "realtime"
 CONFIG = str(REALTIME / "realtime-config.json")
@@ -138,8 +140,8 @@ def test_appended_lines_and_new_files_across_flushes(tmp_path: Path) -> None:
     assert frame.filter(pl.col("source_file") == str(gz)).get_column("source_line").to_list() == [1, 2, 3, 4, 5]
     assert rejects(lake) == [(str(a), 18, "field_count")]
     # the checkpoint is the byte offset of everything consumed, in the rows' commit
-    assert Lake(str(lake)).committed_version("realtime", app_id(str(a))) == a.stat().st_size
-    assert Lake(str(lake)).committed_version("rollup_minute", app_id(str(gz))) == gz.stat().st_size
+    assert Lake(str(lake)).committed_version("realtime", follow_app_id(str(a))) == a.stat().st_size
+    assert Lake(str(lake)).committed_version("rollup_minute", follow_app_id(str(gz))) == gz.stat().st_size
     assert run(src, lake) == []  # nothing new: nothing committed
     assert_rollup_matches_raw(lake)
 
@@ -163,7 +165,7 @@ def test_resume_after_a_restart_mid_file(tmp_path: Path) -> None:
         follow(str(src), str(lake), opts(max_batch=7), on_flush=crash_after_two)
     assert ids(lake) == rid(range(14))
     offset = after_nth_newline(text.encode(), 14)
-    assert Lake(str(lake)).committed_version("realtime", app_id(str(src / "a.log"))) == offset
+    assert Lake(str(lake)).committed_version("realtime", follow_app_id(str(src / "a.log"))) == offset
     reports = run(src, lake, max_batch=7)
     assert sum(r.records for r in reports) == 16
     assert rows(lake).get_column("source_line").to_list() == list(range(1, 31))
@@ -179,7 +181,7 @@ def test_partial_last_line_waits_for_its_newline(tmp_path: Path) -> None:
     run(src, lake)
     assert ids(lake) == rid(range(3))
     assert rejects(lake) == []
-    assert Lake(str(lake)).committed_version("realtime", app_id(str(path))) == len(lines(range(3)))
+    assert Lake(str(lake)).committed_version("realtime", follow_app_id(str(path))) == len(lines(range(3)))
     with path.open("a") as fh:
         fh.write(last[40:])  # still no newline: still waiting
     assert run(src, lake) == []
@@ -281,7 +283,7 @@ def test_a_crash_between_the_rows_and_the_rollup_is_repaired(tmp_path: Path, ste
     )
     assert killed.returncode == -9
     before = Lake(str(lake))
-    app = app_id(str(src / "a.log"))
+    app = follow_app_id(str(src / "a.log"))
     assert (before.committed_version("rollup_minute", app) or 0) < (before.committed_version("realtime", app) or 0)
     done = subprocess.run(
         _follow_cmd(str(src), lake, "--once", "--max-batch", "8"), capture_output=True, text=True, timeout=60
@@ -332,7 +334,7 @@ def test_stdin_rollup_lost_in_a_crash_is_recomputed_from_the_rows(tmp_path: Path
 
 
 def test_stdin_duplicates_across_parse_chunks_of_one_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.follow_sources as sources
+    import pipeline.follow.sources as sources
 
     monkeypatch.setattr(sources, "PARSE_BYTES", 4096)  # a batch is parsed in many small chunks
     now = datetime.now(UTC).replace(microsecond=0)
@@ -379,7 +381,7 @@ def test_s3_prefix_with_gzip_objects_appearing_over_time(s3_env: Any, tmp_path: 
     assert first["records"] + sum(json.loads(line)["records"] for line in out.splitlines()) == 150
     assert ids(lake) == rid(range(150))
     for key in keys:
-        assert Lake(lake).committed_version("realtime", app_id(f"s3://{key}")) == fs.size(key)
+        assert Lake(lake).committed_version("realtime", follow_app_id(f"s3://{key}")) == fs.size(key)
     again = subprocess.run(_follow_cmd(f"s3://{prefix}", lake, "--once"), capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert again.stdout == ""  # every object was already in the lake
@@ -411,9 +413,11 @@ def test_rollup_counts_cacheable_hits_and_bytes() -> None:
     assert got.get_column("dt").to_list() == [BASE.date()] * 3
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("5s", 5.0), ("250ms", 0.25), ("2m", 120.0), ("1.5", 1.5)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5s", 5.0), ("250ms", 0.25), ("2m", 120.0), ("1.5", 1.5), ("1d", 86_400.0)]
+)
 def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text) == seconds
+    assert parse_duration(text).total_seconds() == seconds
 
 
 def test_bad_options_are_usage_errors(tmp_path: Path) -> None:

@@ -12,10 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from pipeline.catalog import connect, query
 from pipeline.errors import QueryError
-from pipeline.ingest import IngestOptions, app_id, ingest
-from pipeline.lake import STATS_COLUMNS, Lake
+from pipeline.ingest import IngestOptions, ingest
+from pipeline.ingest.unit import object_app_id
+from pipeline.lake import Lake
+from pipeline.lake.table import STATS_COLUMNS
+from pipeline.query.views import connect, query
 from pipeline.schemas import Schema
 from pipeline.schemas import load as load_schema
 
@@ -38,7 +40,7 @@ def test_tables_are_delta_partitioned_by_request_date(tmp_path: Path) -> None:
     # the object is named hour 2019-11-14-20 but its requests happened on 2019-12-04 and 2019-12-13
     parts = sorted(p.name for p in (tmp_path / "lake" / "cloudfront").glob("dt=*"))
     assert parts == ["dt=2019-12-04", "dt=2019-12-13"]
-    txn = dt.transaction_version(app_id(str(LEGACY_33)))
+    txn = dt.transaction_version(object_app_id(str(LEGACY_33)))
     assert txn == 1
 
 

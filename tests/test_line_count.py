@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import inputs
+from pipeline.storage import fs as inputs
 
 CASES = [
     b"a\tb\n\n\nc\n",  # blank lines are lines

@@ -20,7 +20,7 @@ import pytest
 from helpers import EDGELAKE, SAMPLES
 
 from pipeline.ingest import IngestOptions, ingest
-from pipeline.render import FORMATS, render
+from pipeline.query.render import FORMATS, render
 
 TS = datetime(2025, 3, 14, 12, 5, tzinfo=UTC)
 HEADER = pa.struct([("name", pa.string()), ("value", pa.string())])

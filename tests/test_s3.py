@@ -21,9 +21,9 @@ import polars as pl
 import pytest
 from s3server import S3Server
 
-from pipeline.catalog import connect
 from pipeline.ingest import IngestOptions, IngestSummary, ingest
 from pipeline.lake import Lake
+from pipeline.query.views import connect
 
 pytestmark = pytest.mark.s3
 

@@ -27,10 +27,11 @@ import pytest
 from faultproxy import FaultProxy
 from s3server import S3Server
 
-from pipeline import inputs
 from pipeline.errors import UsageError
 from pipeline.ingest import IngestSummary, ingest
-from pipeline.lake import Lake, _delta_storage_options
+from pipeline.lake import Lake
+from pipeline.storage import fs as inputs
+from pipeline.storage.fs import delta_storage_options
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 EDGELAKE = Path(sys.executable).parent / "edgelake"
@@ -140,7 +141,7 @@ def test_retry_settings_follow_the_aws_environment(monkeypatch: pytest.MonkeyPat
         "connect_timeout": 5,
         "read_timeout": 30,
     }
-    delta = _delta_storage_options("s3://bucket/lake")
+    delta = delta_storage_options("s3://bucket/lake")
     assert delta is not None
     assert {k: delta[k] for k in ("retry_timeout", "connect_timeout", "timeout")} == {
         "retry_timeout": "180s",
@@ -157,7 +158,7 @@ def test_retry_settings_follow_the_aws_environment(monkeypatch: pytest.MonkeyPat
         "connect_timeout": 5,
         "read_timeout": 2.5,
     }
-    assert _delta_storage_options("s3://bucket/lake")["retry_timeout"] == "15s"  # type: ignore[index]
+    assert delta_storage_options("s3://bucket/lake")["retry_timeout"] == "15s"  # type: ignore[index]
 
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "many")
     with pytest.raises(UsageError, match="AWS_MAX_ATTEMPTS"):

@@ -21,9 +21,9 @@ import polars as pl
 import pytest
 from helpers import read
 
-from pipeline.catalog import connect
 from pipeline.errors import UsageError
 from pipeline.ingest import IngestOptions, IngestSummary, ingest
+from pipeline.query.views import connect
 from pipeline.readers.distribution import read_distribution_config
 from pipeline.readers.realtime import load_fields
 from pipeline.readers.waf import read_waf

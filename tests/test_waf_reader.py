@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipeline import schemas
-from pipeline.inputs import ChunkStream
 from pipeline.readers import waf
 from pipeline.readers._base import Batch, ReadContext, empty_rejects
 from pipeline.readers.waf import read_waf
+from pipeline.storage.chunks import ChunkStream
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "waf"
 CF_SAMPLE = SAMPLES / "111122223333_waflogs_cloudfront_edge-acl_20250314T1205Z_7c4e1b9a.log.gz"
@@ -401,7 +401,7 @@ def test_rows_match_the_schema_exactly(tmp_path: Path) -> None:
 def test_conform_adds_typed_nulls_orders_and_casts() -> None:
     schema = schemas.load("waf")
     df = pl.DataFrame({"source_line": [1], "action": ["ALLOW"], "response_code_sent": [403]})
-    df = waf.conform(df, schema)
+    df = waf.schema_columns(df, schema)
     assert df.columns == [c.name for c in schema.columns]
     assert df.schema["response_code_sent"] == pl.Int16 and df.item(0, "response_code_sent") == 403
     assert df.item(0, "rule_group_list") is None and df.schema["labels"] == pl.List(pl.String)

@@ -14,9 +14,9 @@ from typing import Any
 
 import polars as pl
 
-from pipeline import queries
 from pipeline.errors import UsageError
 from pipeline.lake import Lake
+from pipeline.query import named as queries
 
 ENGINES = ("duckdb", "polars")
 # analysis name -> "module:function" of its Polars implementation (imported on first use)
@@ -53,7 +53,7 @@ def run(
     bound = query.bind(params or {})
     if engine == "polars":
         return polars_impl(name)(lake, **bound)
-    from pipeline.catalog import connect, run_named
+    from pipeline.query.views import connect, run_named
 
     con = connect(lake)
     try:

@@ -7,24 +7,8 @@ from datetime import datetime
 import polars as pl
 
 from pipeline.analyses.requests import resolved_requests
+from pipeline.definitions import cache_flags
 from pipeline.lake import Lake
-
-WRITES = ["POST", "PUT", "PATCH", "DELETE"]
-
-
-def cache_flags(frame: pl.LazyFrame) -> pl.LazyFrame:
-    """cacheable / hit / shield_hit exactly as the SQL defines them (NULL compares as false)."""
-    return frame.with_columns(
-        (
-            ~pl.col("method").is_in(WRITES)
-            & pl.col("response_result_type").is_in(["Hit", "RefreshHit", "Miss"])
-            & ~pl.col("protocol").fill_null("").is_in(["ws", "wss"])
-        )
-        .fill_null(False)
-        .alias("cacheable"),
-        pl.col("response_result_type").is_in(["Hit", "RefreshHit"]).fill_null(False).alias("hit"),
-        (pl.col("detailed_result_type") == "OriginShieldHit").fill_null(False).alias("shield_hit"),
-    )
 
 
 def bucket_expr(bucket: str | None) -> pl.Expr:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from pipeline.inputs import ChunkStream
+from pipeline.storage.chunks import ChunkStream
 
 MAX_RAW = 64 << 10
 

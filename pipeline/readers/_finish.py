@@ -65,7 +65,7 @@ def _fused(
     """Every typing step as one Polars query; None when any row would be rejected.
 
     A chunk is typed once per query instead of once per step, with one collect (the step-by-step path
-    in :func:`finish` costs ~8 ms per chunk in fixed overhead alone). Clean chunks, by far the usual
+    in :func:`typed_rows` costs ~8 ms per chunk in fixed overhead alone). Clean chunks, by far the usual
     case, end here; a chunk with a row that does not fit goes through the step-by-step path, which
     names every reason.
     """
@@ -101,7 +101,7 @@ def _fused(
     return frame.drop(_BAD)
 
 
-def finish(
+def typed_rows(
     raw: pl.DataFrame, schema: Schema, ctx: ReadContext, *, distribution_id: str | None, dashes: list[str] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Type ``raw`` (text columns + ``source_line``) into (rows, rejects) for ``schema``'s table.

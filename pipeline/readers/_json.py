@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipeline.inputs import Chunk
 from pipeline.readers._base import raw_text
+from pipeline.storage.chunks import Chunk
 
 _REJECT_COLS = {"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pipeline.inputs import polars_text
 from pipeline.readers._base import raw_text
+from pipeline.storage.chunks import polars_text
 
 
 @dataclass
@@ -36,7 +36,7 @@ _REJECT_COLS = {"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.
 def _read(block: bytes, width: int, types: dict[int, pl.DataType] | None = None, skip: int = 0) -> pl.DataFrame:
     # `-` (AWS's "no value") and empty fields become null while parsing, except in the first and the
     # last declared field and the two spare ones: there a missing field (null) must stay apart from a
-    # `-`, so that blank, short and long lines can be told apart; `finish` nulls their dashes.
+    # `-`, so that blank, short and long lines can be told apart; `typed_rows` nulls their dashes.
     schema = {f"c{i}": (types or {}).get(i, pl.String()) for i in range(width)}
     last = width - 3
     dashes = {f"c{i}": "-" for i in range(width) if i not in (0, last, last + 1, last + 2)}

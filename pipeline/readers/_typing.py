@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import polars as pl
 import pyarrow as pa
 
-from pipeline.decode import url_decode
+from pipeline.readers.decode import url_decode
 from pipeline.schemas import Column, Schema, parse_type
 
 NULL_TOKENS = ("-", "")

@@ -16,12 +16,13 @@ from collections.abc import Iterator
 import polars as pl
 
 from pipeline import schemas
-from pipeline.inputs import Chunk, ChunkStream, open_binary
 from pipeline.readers import _json
 from pipeline.readers._base import Batch, ReadContext, raw_text, rejects_frame, rejects_from_frame
-from pipeline.readers._finish import EPOCH_S, finish
+from pipeline.readers._finish import EPOCH_S, typed_rows
 from pipeline.readers._tsv import Parsed, parse_block
 from pipeline.readers._typing import native_types
+from pipeline.storage.chunks import Chunk, ChunkStream
+from pipeline.storage.fs import open_binary
 
 TABLE = "cloudfront"
 _LEGACY_NAME = re.compile(r"^([A-Z0-9]{6,20})\.(\d{4}-\d{2}-\d{2}-\d{2})\.[^/]*$")
@@ -128,7 +129,7 @@ def _finish_block(
     rejects = [rejects_from_frame(ctx, parsed.rejects)]
     rows = pl.DataFrame()
     if parsed.frame.height:
-        rows, rej = finish(parsed.frame, schema, ctx, distribution_id=dist, dashes=parsed.dashes)
+        rows, rej = typed_rows(parsed.frame, schema, ctx, distribution_id=dist, dashes=parsed.dashes)
         rejects.append(rej)
     return rows, pl.concat(rejects)
 
@@ -194,7 +195,7 @@ def read_v2_json(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
             frame = parsed.frame
             frame = frame.rename({c: column_for(c) for c in frame.columns if c != "source_line"})
             frame = frame.with_columns(pl.exclude("source_line").cast(pl.String))
-            rows, rej_df = finish(frame, schema, ctx, distribution_id=dist)
+            rows, rej_df = typed_rows(frame, schema, ctx, distribution_id=dist)
             rej.append(rej_df)
         yield Batch(TABLE, rows, pl.concat(rej), chunk.n_lines, parsed.meta_lines)
 
@@ -214,7 +215,7 @@ def read_v2_parquet(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
         frame = frame.rename({c: column_for(c) for c in frame.columns})
         frame = frame.with_columns(pl.all().cast(pl.String))
         frame = frame.with_columns(pl.int_range(first, first + frame.height, dtype=pl.Int64).alias("source_line"))
-        rows, rejects = finish(frame, schema, ctx, distribution_id=dist)
+        rows, rejects = typed_rows(frame, schema, ctx, distribution_id=dist)
         yield Batch(TABLE, rows, rejects, frame.height, 0)
         first += frame.height
     stream.lines = first - 1

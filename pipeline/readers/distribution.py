@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from pipeline import schemas
 from pipeline.errors import ConfigError
-from pipeline.patterns import pattern_regex
+from pipeline.readers.patterns import pattern_regex
 
 TABLES = ("distributions", "behaviors", "origins", "origin_groups")
 

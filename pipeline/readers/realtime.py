@@ -19,11 +19,11 @@ import polars as pl
 
 from pipeline import schemas
 from pipeline.errors import ConfigError
-from pipeline.inputs import ChunkStream
 from pipeline.readers._base import Batch, ReadContext, rejects_from_frame
-from pipeline.readers._finish import finish
+from pipeline.readers._finish import typed_rows
 from pipeline.readers._tsv import parse_block
 from pipeline.readers._typing import native_types
+from pipeline.storage.chunks import ChunkStream
 
 TABLE = "realtime"
 
@@ -92,6 +92,6 @@ def read_realtime(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:
         rejects = [rejects_from_frame(ctx, parsed.rejects)]
         rows = pl.DataFrame()
         if parsed.frame.height:
-            rows, rej = finish(parsed.frame, schema, ctx, distribution_id=ctx.distribution_id, dashes=parsed.dashes)
+            rows, rej = typed_rows(parsed.frame, schema, ctx, distribution_id=ctx.distribution_id, dashes=parsed.dashes)
             rejects.append(rej)
         yield Batch(TABLE, rows, pl.concat(rejects), parsed.lines, parsed.meta_lines)

@@ -13,7 +13,7 @@ lines and on very deep nesting), when it yields one row per line, and when every
 Otherwise the lines of *that chunk* are loaded one by one with :mod:`json`, bad ones become rejects,
 and the good ones go through the fast path again; if that still fails (say a number written as a
 string), each record is fitted to the schema in Python and converted to Arrow in one call. Both
-routes end in the same column-wise finish, so a line reads the same whichever route it took.
+routes end in the same column-wise typing, so a line reads the same whichever route it took.
 
 Must not: write to the lake, print, or drop a line: every line becomes a row, a reject or a meta line
 (blank), and ``lines == rows + line rejects + meta_lines`` holds for every batch.
@@ -35,7 +35,6 @@ import pyarrow.json as pa_json
 
 from pipeline import schemas
 from pipeline.errors import SchemaError
-from pipeline.inputs import ChunkStream
 from pipeline.readers._base import (
     Batch,
     ReadContext,
@@ -44,6 +43,7 @@ from pipeline.readers._base import (
     rejects_frame,
     rejects_from_frame,
 )
+from pipeline.storage.chunks import ChunkStream
 
 TABLE = "waf"
 
@@ -134,7 +134,7 @@ def polars_schema(schema: schemas.Schema) -> dict[str, pl.DataType]:
     return dict(empty.schema)
 
 
-def conform(df: pl.DataFrame, schema: schemas.Schema) -> pl.DataFrame:
+def schema_columns(df: pl.DataFrame, schema: schemas.Schema) -> pl.DataFrame:
     """``df`` with exactly ``schema``'s columns, in order and typed: missing ones become typed nulls."""
     target = _layout().polars if schema.name == TABLE else polars_schema(schema)
     exprs = []
@@ -251,7 +251,7 @@ def _parse(
         flat, unmodeled = _python_route(lines, loaded)
     else:
         flat, unmodeled = fast
-    return _finish(flat, lines, unmodeled, ctx)
+    return _typed_rows(flat, lines, unmodeled, ctx)
 
 
 def _load_lines(
@@ -567,8 +567,8 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:80] + "…"
 
 
-# --- finish: the same column-wise tail for both routes --------------------------------------------------
-def _finish(
+# --- typed rows: the same column-wise tail for both routes --------------------------------------------------
+def _typed_rows(
     flat: pa.Table, lines: pl.DataFrame, unmodeled: pl.Series, ctx: ReadContext
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     df = pl.from_arrow(flat)
@@ -598,4 +598,4 @@ def _finish(
         .with_columns(pl.col("timestamp").dt.date().alias("dt"))
     )
     rejects = rejects_from_frame(ctx, rejected) if rejected.height else empty_rejects()
-    return conform(rows, _layout().schema), rejects
+    return schema_columns(rows, _layout().schema), rejects

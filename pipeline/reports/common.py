@@ -17,22 +17,14 @@ from typing import Any
 
 import duckdb
 
-from pipeline.errors import UsageError
+from pipeline.times import parse_instant
 
 
 def instant(value: datetime | str | None, what: str) -> datetime | None:
     """A UTC datetime from a datetime or an ISO date/date-time text (``Z`` allowed); None stays None."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise UsageError(
-            f"{what} {value!r} is not a date or date-time (e.g. 2025-03-14 or 2025-03-14T20:00:00Z)"
-        ) from exc
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return parse_instant(value, what)
 
 
 def iso(value: datetime) -> str:
@@ -101,7 +93,7 @@ def sql_rows(
     con: duckdb.DuckDBPyConnection, lake: str, sql: str, params: Mapping[str, Any]
 ) -> tuple[list[dict[str, Any]], str]:
     """Rows of a read-only query with ``$name`` parameters, and the ``edgelake sql`` command to re-run it."""
-    from pipeline.catalog import query
+    from pipeline.query.views import query
 
     used = {k: v for k, v in params.items() if f"${k}" in sql}
     table = query(con, sql, used)

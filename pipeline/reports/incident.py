@@ -184,7 +184,7 @@ def build(
     lake: str, *, start: datetime, end: datetime, distribution: str | None = None, context_hours: int = 8
 ) -> Document:
     """The incident report for [start, end) (render it with ``.render()``)."""
-    from pipeline.catalog import connect
+    from pipeline.query.views import connect
 
     if end <= start:
         raise UsageError(f"--end {iso(end)} is not after --start {iso(start)}")

@@ -42,7 +42,7 @@ def _escaped(obj: Any, key: str = "") -> Any:
     return obj
 
 
-def finish(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
+def figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
     """A figure with the house layout and every string escaped for plotly.js's text renderer."""
     base: dict[str, Any] = {
         "font": {"family": "system-ui, DejaVu Sans, sans-serif", "size": 12, "color": "#1d2430"},
@@ -123,7 +123,7 @@ def status_minutes(rows: Sequence[Mapping[str, Any]], origins: Sequence[str]) ->
                 }
             )
             shown.add(status)
-    return finish(data, layout)
+    return figure(data, layout)
 
 
 _SHADES = {
@@ -165,7 +165,7 @@ def failure_minutes(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                     "hovertemplate": "%{x}<br>%{y} failures<extra>" + _t(category) + "</extra>",
                 }
             )
-    return finish(
+    return figure(
         data, {"barmode": "stack", "xaxis": _axis("minute (UTC)", type="date"), "yaxis": _axis("failed requests/min")}
     )
 
@@ -246,7 +246,7 @@ def hit_ratio_lines(
                 "font": {"color": "#b42318"},
             }
         )
-    return finish(
+    return figure(
         data,
         {
             "xaxis": _axis("hour (UTC)", type="date"),
@@ -341,7 +341,7 @@ def rate_peaks(
         }
         for c in candidates
     ]
-    return finish(
+    return figure(
         data,
         {
             "scattermode": "group",
@@ -386,7 +386,7 @@ def fp_scores(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         for t in (0.35, 0.6)
     ]
     labels = [f"{r['rule_group']} / {r['rule_id']} ({r['match_kind']})" for r in ordered]
-    return finish(
+    return figure(
         data,
         {
             "barmode": "overlay",

@@ -72,7 +72,7 @@ def _acl_context(
     con: Any, web_acl: str | None, distribution: str | None, window: Window
 ) -> tuple[str | None, str | None, list[ex.AclRule]]:
     """(web ACL label, distribution filter, its rules) for ``--web-acl`` NAME_OR_ARN (or the only one)."""
-    from pipeline.catalog import query
+    from pipeline.query.views import query
 
     rules = query(con, "SELECT * FROM web_acl_rules ORDER BY web_acl_name, priority").to_pylist()
     seen = query(
@@ -345,7 +345,7 @@ def build(
     end: datetime | None = None,
 ) -> Document:
     """The report (render it with ``.render()``)."""
-    from pipeline.catalog import connect
+    from pipeline.query.views import connect
 
     window = Window(start, end)
     con = connect(lake)

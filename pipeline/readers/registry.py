@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from pipeline.inputs import PARQUET_MAGIC
+from pipeline.storage.chunks import PARQUET_MAGIC
 
 _EPOCH_FIRST = re.compile(rb"^\d{9,11}\.\d{1,6}\t")
 _CF_JSON_KEYS = {

@@ -20,7 +20,7 @@ import pyarrow as pa
 from pipeline import resources, schemas
 from pipeline.errors import QueryError
 from pipeline.lake import Lake
-from pipeline.queries import NamedQuery
+from pipeline.query.named import NamedQuery
 from pipeline.sqlutil import quote_ident
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}

@@ -1,7 +1,7 @@
 """Streaming ingestion of CloudFront real-time logs: micro-batches committed exactly once, with a rollup.
 
-``edgelake follow SOURCE`` gathers complete lines from its source (:mod:`pipeline.follow_sources`,
-:mod:`pipeline.follow_files`) until ``max_batch`` lines are buffered or the batch is due: a flush
+``edgelake follow SOURCE`` gathers complete lines from its source (:mod:`pipeline.follow.sources`,
+:mod:`pipeline.follow.files`) until ``max_batch`` lines are buffered or the batch is due: a flush
 starts early by the time recent flushes took, so that its commit lands about ``flush_interval``
 after the first line arrived. It parses them with the real-time reader and commits three things, in
 this order, each as one Delta commit that also records, per source file, the application transaction
@@ -22,7 +22,7 @@ stdin cannot be re-read: its checkpoint is a batch number under app id ``edgelak
 rows carry ``source_file = 'stdin:<batch>'``, and a rollup lost between (1) and (3) is recomputed
 from the committed rows of the missing batches. Rejects lost in that gap are not recoverable from
 the lake; the producer re-sends those lines (it is at-least-once), and the follower drops re-sent
-records by request id within a horizon (:mod:`pipeline.follow_dedupe`).
+records by request id within a horizon (:mod:`pipeline.follow.dedupe`).
 
 A dashboard reads ``rollup_minute`` instead of raw rows, for example::
 
@@ -47,12 +47,11 @@ from typing import Any, BinaryIO
 
 import polars as pl
 
-from pipeline import schemas
-from pipeline.analyses.cache import cache_flags
 from pipeline.errors import InputError, UsageError
-from pipeline.follow_dedupe import RequestIdFilter
-from pipeline.follow_files import DirectorySource
-from pipeline.follow_sources import (
+from pipeline.follow.dedupe import RequestIdFilter
+from pipeline.follow.files import DirectorySource
+from pipeline.follow.rollup import merge_rollups, rollup
+from pipeline.follow.sources import (
     ALL,
     REJECTS,
     ROLLUP,
@@ -65,17 +64,14 @@ from pipeline.follow_sources import (
     Source,
     StdinSource,
 )
-from pipeline.inputs import ChunkStream
 from pipeline.lake import FileSet, Lake
 from pipeline.memory import pin_mmap_threshold
 from pipeline.readers._base import ReadContext, empty_rejects, raw_text, rejects_frame
-from pipeline.readers._typing import conform
 from pipeline.readers.realtime import read_realtime
+from pipeline.storage.chunks import ChunkStream
 
 WRITE_ROWS = 131_072  # rows buffered before a data file is written (a large object spans several)
 GROUP_OBJECTS = 64  # whole objects per commit at most
-ROLLUP_KEYS = ("minute", "distribution_id", "behavior", "origin", "sc_status")
-ROLLUP_SUMS = ("requests", "cacheable", "hits", "bytes")
 KILL_HOOK = "EDGELAKE_FOLLOW_KILL_AFTER"  # tests: "<table>:<n>" SIGKILLs the process after that commit
 
 
@@ -131,64 +127,6 @@ class FollowSummary:
     rejects: int = 0
     duplicates: int = 0
     stopped_by: str = ""
-
-
-def parse_duration(text: str, option: str = "duration") -> float:
-    """``5s``, ``250ms``, ``2m``, ``1h`` or plain seconds (``1.5``) -> seconds."""
-    value = text.strip().lower()
-    scale = 1.0
-    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
-        if value.endswith(suffix):
-            value, scale = value[: -len(suffix)], factor
-            break
-    try:
-        seconds = float(value) * scale
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a duration like 5s, 250ms, 2m or 1.5") from None
-    if seconds < 0 or seconds != seconds:
-        raise UsageError(f"{option} {text!r} must not be negative")
-    return seconds
-
-
-def rollup(rows: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Aggregate real-time rows per minute, distribution, behavior, origin key and status."""
-    frame = rows.lazy().select(
-        pl.col("timestamp").dt.truncate("1m").alias("minute"),
-        pl.col("distribution_id"),
-        pl.col("cache_behavior_path_pattern").fill_null("unknown").alias("behavior"),
-        pl.col("x_host_header").fill_null("unknown").alias("origin"),
-        pl.col("sc_status"),
-        pl.col("sc_bytes"),
-        # the names cache_flags expects (edge_requests' columns), so "cacheable" means one thing everywhere
-        pl.col("cs_method").alias("method"),
-        pl.col("x_edge_response_result_type").alias("response_result_type"),
-        pl.col("cs_protocol").alias("protocol"),
-        pl.col("x_edge_detailed_result_type").alias("detailed_result_type"),
-    )
-    agg = (
-        cache_flags(frame)
-        .group_by(list(ROLLUP_KEYS))
-        .agg(
-            pl.len().cast(pl.Int64).alias("requests"),
-            pl.col("cacheable").sum().cast(pl.Int64),
-            (pl.col("cacheable") & pl.col("hit")).sum().cast(pl.Int64).alias("hits"),
-            pl.col("sc_bytes").fill_null(0).sum().cast(pl.Int64).alias("bytes"),
-        )
-    )
-    return _conform_rollup(agg.collect())
-
-
-def _merge_rollups(parts: list[pl.DataFrame]) -> pl.DataFrame:
-    if not parts:
-        return _conform_rollup(pl.DataFrame())
-    merged = pl.concat(parts).group_by(list(ROLLUP_KEYS)).agg(pl.col(list(ROLLUP_SUMS)).sum())
-    return _conform_rollup(merged.sort(list(ROLLUP_KEYS), nulls_last=True))
-
-
-def _conform_rollup(frame: pl.DataFrame) -> pl.DataFrame:
-    if "minute" in frame.columns:
-        frame = frame.with_columns(pl.col("minute").dt.date().alias("dt"))
-    return conform(frame, schemas.load(ROLLUP))
 
 
 def open_source(spec: str, lake: Lake, warn: Callable[[str], None], stdin: BinaryIO | None = None) -> Source:
@@ -390,7 +328,7 @@ class Follower:
             )
             self._hook(REJECTS)
             done.append(REJECTS)
-        roll = _merge_rollups(batch.rollups)
+        roll = merge_rollups(batch.rollups)
         report.rollup_rows = roll.height
         self._commit(
             self.lake.write_files(ROLLUP, roll), [(p.app, p.end) for p in pieces if p.skip[ROLLUP] < ALL], ROLLUP
@@ -465,7 +403,7 @@ class Follower:
             f"stdin batches {have + 1}..{want} were committed without their rollup (the follower stopped "
             f"in between); recomputed it from their {rows.height} rows"
         )
-        roll = rollup(rows) if rows.height else _merge_rollups([])
+        roll = rollup(rows) if rows.height else merge_rollups([])
         self._commit(self.lake.write_files(ROLLUP, roll), [(STDIN_APP, want)], ROLLUP)
         source.versions[ROLLUP] = want
 

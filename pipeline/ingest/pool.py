@@ -3,7 +3,7 @@
 A spawned worker spends ~0.4 s starting an interpreter and importing Polars, pyarrow and the readers
 before it reads anything. The coordinator spends about as long on the same imports, so the batch
 commands call :func:`prestart` before theirs: both interpreters then load side by side instead of one
-after the other, and the worker is ready when the first objects are. :func:`pipeline.ingest.ingest`
+after the other, and the worker is ready when the first objects are. :func:`pipeline.ingest.orchestrate.ingest`
 takes the prestarted pool when it wants one of that size, and :func:`discard` kills it otherwise.
 
 This module imports nothing heavy: it runs before the coordinator's own imports.
@@ -62,10 +62,18 @@ def new_pool(size: int) -> ProcessPoolExecutor:
 
 
 def _started() -> None:
-    # Runs first in each worker: the imports happen here, while the coordinator does its own.
-    from pipeline.ingest import worker_started
+    """Set up a worker process; runs first in each, so its imports happen while the coordinator does its own."""
+    import atexit
 
-    worker_started()
+    from pipeline.memory import single_arena
+
+    # A worker has sent every result (its result queue writes synchronously) by the time its loop
+    # returns; the interpreter teardown that follows takes 0.1-0.2 s that the coordinator would wait
+    # for. Leaving at the first exit handler skips it. A worker killed by a signal never gets here,
+    # and the executor reports that as a broken pool whatever the exit code.
+    atexit.register(os._exit, 0)
+    single_arena()  # already set from the environment (new_pool); this only records it
+    import pipeline.ingest.unit  # noqa: F401  (the unit's imports: Polars, the readers, the lake)
 
 
 def _guess(inputs: Sequence[str]) -> tuple[int, int]:

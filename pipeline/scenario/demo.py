@@ -16,11 +16,12 @@ import glob
 import sys
 from pathlib import Path
 
-from pipeline.catalog import connect, query
 from pipeline.errors import EdgelakeError
 from pipeline.ingest import IngestOptions, ingest
+from pipeline.query.render import render
+from pipeline.query.views import connect, query
 from pipeline.readers.realtime import load_fields
-from pipeline.render import render
+from pipeline.times import parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
@@ -137,13 +138,13 @@ def scenario(root: Path, lake: str, scale: float) -> None:
             frame = frame.select(cols)
         print(f"\n-- {title}: edgelake query {name} --lake {lake}\n{render(frame.head(12).to_arrow(), 'table')}")
     # Both HTML evidence reports from the scenario lake; the incident one around the planted 429 storm.
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     from pipeline.reports import incident_report, waf_rollout_report
 
     storm = scen.truth["planted"]["storm_429"]["window"]
-    start = datetime.fromisoformat(storm["start"].replace("Z", "+00:00")) - timedelta(minutes=15)
-    end = datetime.fromisoformat(storm["end"].replace("Z", "+00:00")) + timedelta(minutes=15)
+    start = parse_instant(storm["start"]) - timedelta(minutes=15)
+    end = parse_instant(storm["end"]) + timedelta(minutes=15)
     out = root.parent / "reports"
     waf = waf_rollout_report(lake, out / "waf-rollout.html")
     incident = incident_report(lake, out / "incident.html", start=start, end=end)

@@ -19,12 +19,13 @@ import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pipeline import resources
 from pipeline.errors import QueryError, UsageError
+from pipeline.times import parse_instant
 
 TYPES = ("timestamp", "date", "text", "int", "float", "bool", "text[]")
 _HEADER = re.compile(r"^--\s*(name|description|param)\s*:\s*(.*)$")
@@ -76,13 +77,7 @@ def convert(p: Param, value: Any) -> Any:
     """Convert a user's value (often a string from the command line) to the parameter's type."""
     try:
         if p.type == "timestamp":
-            if isinstance(value, datetime):
-                result: Any = value if value.tzinfo else value.replace(tzinfo=UTC)
-            elif isinstance(value, date):
-                result = datetime(value.year, value.month, value.day, tzinfo=UTC)
-            else:
-                parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-                result = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            result: Any = parse_instant(value if isinstance(value, date) else str(value), f"--param {p.name}")
         elif p.type == "date":
             result = value if isinstance(value, date) else date.fromisoformat(str(value))
         elif p.type == "int":
@@ -102,7 +97,7 @@ def convert(p: Param, value: Any) -> Any:
             )
         else:
             result = str(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, UsageError) as exc:
         raise UsageError(f"parameter {p.name}: {value!r} is not a valid {p.type}") from exc
     if p.choices and result not in p.choices:
         raise UsageError(f"parameter {p.name}: {value!r} is not one of {', '.join(p.choices)}")
@@ -173,12 +168,12 @@ def parse(path: Path) -> NamedQuery:
 
 
 @functools.cache
-def catalog() -> dict[str, NamedQuery]:
+def all_queries() -> dict[str, NamedQuery]:
     return {q.name: q for q in (parse(p) for p in sorted(resources.SQL_DIR.glob("*.sql")))}
 
 
 def get(name: str) -> NamedQuery:
-    queries = catalog()
+    queries = all_queries()
     if name not in queries:
         raise UsageError(f"no query named {name!r}; `edgelake query --list` shows them")
     return queries[name]

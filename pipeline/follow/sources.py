@@ -3,7 +3,7 @@
 Owns: the :class:`Piece` a source hands to the follower (complete lines, or a whole object to
 stream, plus the checkpoint its commit records), the :class:`Source` surface the follower's loop
 drives, whole objects (:class:`ObjectSet`), the ``s3://`` prefix source and the stdin source. Local
-directories are tailed by :mod:`pipeline.follow_files`.
+directories are tailed by :mod:`pipeline.follow.files`.
 
 Checkpoints are not kept here: they are Delta application transactions in the lake, one app id per
 source file (``edgelake-follow-`` + sha256 of its URI) in each table the follower writes, whose
@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from pipeline.errors import InputError
-from pipeline.inputs import Chunk, ChunkStream, filesystem
 from pipeline.lake import Lake
+from pipeline.storage.chunks import Chunk, ChunkStream
+from pipeline.storage.fs import filesystem
 
 ROWS, REJECTS, ROLLUP = "realtime", "rejects", "rollup_minute"
 TABLES = (ROWS, REJECTS, ROLLUP)
@@ -42,7 +43,7 @@ READ_BYTES = 16 << 20  # bytes read from one tailed file per poll; a batch gathe
 PARSE_BYTES = 8 << 20  # bytes of a micro-batch parsed at a time
 
 
-def app_id(uri: str) -> str:
+def follow_app_id(uri: str) -> str:
     """The Delta application transaction id that checkpoints one source file or object."""
     return "edgelake-follow-" + hashlib.sha256(uri.encode()).hexdigest()[:32]
 
@@ -89,7 +90,7 @@ class MemoryStream(ChunkStream):
             yield chunk
 
 
-def committed_versions(lake: Lake, apps: list[str]) -> dict[str, dict[str, int]]:
+def checkpoints(lake: Lake, apps: list[str]) -> dict[str, dict[str, int]]:
     """app -> table -> committed version (0 when none), opening each table once."""
     out: dict[str, dict[str, int]] = {a: dict.fromkeys(TABLES, 0) for a in apps}
     if not apps:
@@ -260,9 +261,9 @@ class S3Source(Source):
         known = self.objects.objects.keys() | self.objects.skipped
         fresh = {f"s3://{p}": int(info.get("size") or 0) for p, info in listed.items() if f"s3://{p}" not in known}
         if fresh:
-            versions = committed_versions(self.lake, [app_id(u) for u in fresh])
+            versions = checkpoints(self.lake, [follow_app_id(u) for u in fresh])
             for uri, size in fresh.items():
-                self.objects.add(Whole(uri, app_id(uri), size, versions[app_id(uri)], ready=True))
+                self.objects.add(Whole(uri, follow_app_id(uri), size, versions[follow_app_id(uri)], ready=True))
         return sum(1 for u in fresh if u in self.objects.objects)
 
     def buffered_lines(self) -> int:
@@ -284,7 +285,7 @@ class StdinSource(Source):
     def __init__(self, lake: Lake, warn: Callable[[str], None], stream: BinaryIO | None = None) -> None:
         super().__init__(lake, warn)
         self.fd = (stream or sys.stdin.buffer).fileno()
-        self.versions = committed_versions(lake, [STDIN_APP])[STDIN_APP]
+        self.versions = checkpoints(lake, [STDIN_APP])[STDIN_APP]
         self.batch = max(self.versions.values()) + 1
         self.pending = bytearray()  # bytes read and not yet taken; may end with a partial line
         self.complete = 0  # bytes of ``pending`` that are complete lines, up to ``capacity``

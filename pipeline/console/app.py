@@ -3,8 +3,8 @@
 This module owns the console's behaviour: cutting input into statements at semicolons (outside
 strings and comments), dot-commands, completion candidates, fitting result tables to the screen and
 turning every failure into one line. It owns no SQL semantics: statements go through
-:func:`pipeline.catalog.query` (which refuses anything but queries), named queries through
-:func:`pipeline.analyses.run`, rendering through :func:`pipeline.render.render`.
+:func:`pipeline.query.views.query` (which refuses anything but queries), named queries through
+:func:`pipeline.analyses.run`, rendering through :func:`pipeline.query.render.render`.
 
 :class:`Console` is driven by lines (:meth:`Console.run_lines`), so script mode (stdin not a
 terminal) and tests use the same loop as the terminal; :func:`main` adds a prompt_toolkit front end
@@ -29,10 +29,12 @@ from typing import TextIO
 import duckdb
 import pyarrow as pa
 
-from pipeline import catalog, queries, resources, schemas
+from pipeline import resources, schemas
+from pipeline.console.sqltext import is_complete, mask, one_line, split_sql
 from pipeline.errors import EdgelakeError, UsageError
-from pipeline.render import FORMATS, render
-from pipeline.sqltext import is_complete, mask, one_line, split_sql
+from pipeline.query import named as queries
+from pipeline.query import views as catalog
+from pipeline.query.render import FORMATS, render
 
 ENGINES = ("duckdb", "polars")
 PROMPT, CONTINUATION = "edgelake> ", "     ...> "
@@ -125,7 +127,7 @@ class Vocabulary:
 
 def _named_queries() -> dict[str, queries.NamedQuery]:
     try:
-        return queries.catalog()
+        return queries.all_queries()
     except EdgelakeError:
         return {}  # a broken sql/ file is reported by .queries and .run, not by Tab
 
@@ -334,7 +336,7 @@ class Console:
         self._say("\n".join(out).rstrip("\n"))
 
     def _queries(self, args: list[str]) -> None:
-        named = queries.catalog()
+        named = queries.all_queries()
         if not named:
             self._say(f"no named queries yet (files {resources.SQL_DIR}/*.sql)")
             return

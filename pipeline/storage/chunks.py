@@ -1,38 +1,32 @@
-"""Where log bytes come from: listing inputs and streaming them, decompressed, in line-aligned chunks.
+"""Log bytes as a stream of decompressed, line-aligned chunks.
 
-Owns: expanding files, directories (recursive), globs and ``s3://`` prefixes into :class:`InputObject`
-values; choosing the fsspec filesystem (s3fs with the endpoint from the standard AWS environment
-variables); detecting gzip by its magic bytes, never by the name; ISA-L decompression in bounded
-chunks that always end on a line boundary. A truncated or corrupt gzip stream does not raise: the
-stream keeps every complete line before the break and reports the break in :attr:`ChunkStream.problem`.
+Owns: detecting gzip by its magic bytes, never by the name; ISA-L decompression in bounded chunks that
+always end on a line boundary, read ahead on a thread; counting lines; the first bytes of an object
+for source detection. A truncated or corrupt gzip stream does not raise: the stream keeps every
+complete line before the break and reports the break in :attr:`ChunkStream.problem`.
 
-Must not: parse log lines, know about log formats or the lake.
+Must not: list inputs, parse log lines, know about log formats or the lake.
 """
 
 from __future__ import annotations
 
 import functools
-import glob as _glob
-import os
 import queue
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, BinaryIO
 
-import fsspec
 from isal import isal_zlib
 
-from pipeline.errors import InputError
+from pipeline.storage.fs import open_binary
 
 GZIP_MAGIC = b"\x1f\x8b"
 PARQUET_MAGIC = b"PAR1"
 DEFAULT_CHUNK_BYTES = 16 << 20  # decompressed bytes per chunk: bounds memory per reader step
 _READ_BYTES = 4 << 20  # compressed bytes read from the object at a time
 _FEED_BYTES = 256 << 10  # compressed bytes handed to the inflater at a time
-_GLOB_CHARS = set("*?[")
 _COUNT_WITH_POLARS = 1 << 20  # bytes from which counting lines in Polars beats bytes.count
 # first bytes of the compressed formats Polars recognises by content (gzip, zlib, zstd, bzip2, xz, lz4)
 _COMPRESSED_FIRST_BYTES = frozenset(b"\x1f\x78\x28\x42\xfd\x04")
@@ -51,152 +45,6 @@ def polars_text(data: bytes) -> tuple[bytes, int]:
 
 
 _ISAL_ERROR: Any = isal_zlib.error
-
-
-@dataclass(frozen=True)
-class InputObject:
-    """One input object: a local file or an S3 object."""
-
-    uri: str
-    size: int | None = None
-    etag: str | None = None
-    mtime: float | None = None
-
-    @property
-    def name(self) -> str:
-        return self.uri.rstrip("/").rsplit("/", 1)[-1]
-
-
-def storage_options() -> dict[str, Any]:
-    """s3fs options from the standard AWS environment (endpoint override for S3-compatible servers)."""
-    opts: dict[str, Any] = {}
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if endpoint:
-        opts["endpoint_url"] = endpoint
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if region:
-        opts.setdefault("client_kwargs", {})["region_name"] = region
-    # Listings must never be served from a stale cache: a nightly run has to see late objects.
-    opts["use_listings_cache"] = False
-    # Throttling (503 SlowDown), 500s, resets and timeouts are retried by botocore with jittered
-    # exponential backoff; adaptive mode also slows this client down once S3 starts throttling it.
-    # Values given in our own config would hide botocore's environment variables, so they are read
-    # here with the same names and meaning: AWS_MAX_ATTEMPTS counts the first attempt too, which is
-    # Config's ``total_max_attempts`` (its ``max_attempts`` would count retries only). Lake.py takes
-    # delta-rs' timeouts from these, so both clients follow the same settings.
-    from pipeline.errors import UsageError
-
-    def number(name: str, default: float, low: float) -> float:
-        text = os.environ.get(name, "").strip()
-        try:
-            value = float(text) if text else default
-        except ValueError:
-            value = low - 1
-        if not value >= low:
-            raise UsageError(f"environment variable {name}={text!r} must be a number of at least {low:g}")
-        return value
-
-    mode = (os.environ.get("AWS_RETRY_MODE") or "adaptive").strip().lower()
-    if mode not in ("legacy", "standard", "adaptive"):
-        raise UsageError(f"environment variable AWS_RETRY_MODE={mode!r} must be legacy, standard or adaptive")
-    opts["config_kwargs"] = {
-        "retries": {"total_max_attempts": int(number("AWS_MAX_ATTEMPTS", 8, 1)), "mode": mode},
-        "connect_timeout": number("EDGELAKE_S3_CONNECT_TIMEOUT", 5, 0.1),  # seconds to open a connection
-        "read_timeout": number("EDGELAKE_S3_READ_TIMEOUT", 30, 0.1),  # seconds without a byte from S3
-    }
-    return opts
-
-
-@functools.lru_cache(maxsize=8)
-def _s3(endpoint: str | None, region: str | None, key_id: str | None) -> fsspec.AbstractFileSystem:
-    """One s3fs instance per endpoint and credentials (creating one costs a third of a second)."""
-    import s3fs
-
-    opts = storage_options()
-    return s3fs.S3FileSystem(skip_instance_cache=True, **opts)
-
-
-def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The fsspec filesystem and in-filesystem path for a local path or ``s3://`` URI."""
-    if uri.startswith("s3://") or uri.startswith("s3a://"):
-        opts = storage_options()
-        fs = _s3(opts.get("endpoint_url"), os.environ.get("AWS_REGION"), os.environ.get("AWS_ACCESS_KEY_ID"))
-        return fs, uri.split("://", 1)[1]
-    if "://" in uri and not uri.startswith("file://"):
-        raise InputError(f"{uri}: only local paths and s3:// URIs are supported")
-    return fsspec.filesystem("file"), str(Path(uri.removeprefix("file://")).resolve())
-
-
-def _is_data_file(path: str) -> bool:
-    """Directory walks skip hidden files, `_`-prefixed files (Delta logs, markers) and Markdown notes."""
-    name = path.rsplit("/", 1)[-1]
-    return not name.startswith((".", "_")) and not name.lower().endswith(".md")
-
-
-def expand(inputs: Sequence[str]) -> list[InputObject]:
-    """Every object named by ``inputs`` (files, recursive directories, globs, s3 prefixes), deduplicated."""
-    seen: dict[str, InputObject] = {}
-    for spec in inputs:
-        found = _expand_one(spec)
-        if not found:
-            raise InputError(f"{spec}: no such file, directory or prefix (or it holds no files)")
-        for obj in found:
-            seen.setdefault(obj.uri, obj)
-    return list(seen.values())
-
-
-def _expand_one(spec: str) -> list[InputObject]:
-    fs, path = filesystem(spec)
-    is_s3 = spec.startswith("s3")
-    prefix = "s3://" if is_s3 else ""
-    try:
-        if _GLOB_CHARS & set(path):
-            paths = sorted(fs.glob(path)) if is_s3 else sorted(_glob.glob(path, recursive=True))
-            out: list[InputObject] = []
-            for p in paths:
-                if fs.isdir(p):
-                    out.extend(_walk(fs, p, prefix))
-                else:
-                    out.append(_object(fs, p, prefix))
-            return out
-        if fs.isdir(path):
-            return _walk(fs, path, prefix)
-        if fs.exists(path):
-            return [_object(fs, path, prefix)]
-        return []
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{spec}: cannot list it: {exc}") from exc
-
-
-def _walk(fs: fsspec.AbstractFileSystem, path: str, prefix: str) -> list[InputObject]:
-    found = fs.find(path, detail=True)
-    out = []
-    for p, info in sorted(found.items()):
-        rel = p[len(path.rstrip("/")) + 1 :]
-        if info.get("type") == "directory" or not all(_is_data_file(part) for part in rel.split("/")):
-            continue
-        out.append(_from_info(p, info, prefix))
-    return out
-
-
-def _object(fs: fsspec.AbstractFileSystem, path: str, prefix: str) -> InputObject:
-    return _from_info(path, fs.info(path), prefix)
-
-
-def _from_info(path: str, info: dict[str, Any], prefix: str) -> InputObject:
-    etag = info.get("ETag") or info.get("etag")
-    mtime = info.get("mtime") or info.get("LastModified")
-    if mtime is not None and not isinstance(mtime, int | float):
-        mtime = mtime.timestamp()
-    return InputObject(uri=prefix + path, size=info.get("size"), etag=etag.strip('"') if etag else None, mtime=mtime)
-
-
-def open_binary(uri: str) -> BinaryIO:
-    fs, path = filesystem(uri)
-    try:
-        return fs.open(path, "rb")  # type: ignore[no-any-return]
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{uri}: cannot open it: {exc}") from exc
 
 
 @dataclass

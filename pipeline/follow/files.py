@@ -2,7 +2,7 @@
 
 A plain-text file is tailed: each poll reads what was appended since, up to its last newline, and
 the follower commits the bytes consumed as the file's checkpoint. A file that starts with the gzip
-magic is a whole object instead (see :class:`pipeline.follow_sources.ObjectSet`), read once its size
+magic is a whole object instead (see :class:`pipeline.follow.sources.ObjectSet`), read once its size
 and mtime stopped changing between two polls. Names starting with ``.`` or ``_`` are skipped (as
 ``edgelake ingest`` does). A tailed file that shrinks below what was read (truncated, or replaced by
 rotation) is reported once and no longer followed: rotate logs to new file names.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.errors import InputError
-from pipeline.follow_sources import (
+from pipeline.follow.sources import (
     READ_BYTES,
     ROLLUP,
     ROWS,
@@ -26,13 +26,13 @@ from pipeline.follow_sources import (
     Source,
     Whole,
     after_nth_newline,
-    app_id,
-    committed_versions,
+    checkpoints,
+    follow_app_id,
     skips,
     visible,
 )
-from pipeline.inputs import GZIP_MAGIC
 from pipeline.lake import Lake
+from pipeline.storage.chunks import GZIP_MAGIC
 
 _COUNT_BYTES = 8 << 20
 
@@ -107,11 +107,11 @@ class DirectorySource(Source):
                 raise InputError(f"{path}: cannot read it: {exc}") from exc
         if not fresh:
             return
-        versions = committed_versions(self.lake, [app_id(p) for p, _, _ in fresh])
+        versions = checkpoints(self.lake, [follow_app_id(p) for p, _, _ in fresh])
         for path, gz, size in fresh:
-            committed = versions[app_id(path)]
+            committed = versions[follow_app_id(path)]
             if gz:
-                self.objects.add(Whole(path, app_id(path), size, committed))
+                self.objects.add(Whole(path, follow_app_id(path), size, committed))
                 continue
             start = min(committed[ROWS], committed[ROLLUP])
             if max(committed.values()) > size:
@@ -121,7 +121,7 @@ class DirectorySource(Source):
                 lines = _count_lines(path, start)
             except FileNotFoundError:
                 continue
-            self.tails[path] = _Tail(path, app_id(path), committed, start, lines)
+            self.tails[path] = _Tail(path, follow_app_id(path), committed, start, lines)
 
     def _break(self, path: str, size: int, offset: int) -> None:
         self.broken.add(path)
