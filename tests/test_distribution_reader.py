@@ -19,10 +19,10 @@ from pipeline import schemas
 from pipeline.errors import ConfigError
 from pipeline.readers.distribution import (
     TABLES,
-    looks_like_distribution_config,
     read_distribution_config,
 )
-from pipeline.readers.webacl import looks_like_web_acl, read_web_acl
+from pipeline.readers.registry import detect
+from pipeline.readers.webacl import read_web_acl
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 DIST_FILE = SAMPLES / "distribution" / "E2EXAMPLE1.get-distribution.json"
@@ -373,17 +373,17 @@ _LEGACY_LOG = b"#Version: 1.0\n#Fields: date time x-edge-location sc-bytes\n"
 def test_sniffing() -> None:
     dist_head, config_head = DIST_FILE.read_bytes()[:4096], CONFIG_FILE.read_bytes()[:4096]
     acl_head = ACL_FILE.read_bytes()[:4096]
-    assert looks_like_distribution_config(dist_head)
-    assert looks_like_distribution_config(config_head)
-    assert looks_like_distribution_config(b"\xef\xbb\xbf  " + config_head)
-    assert looks_like_web_acl(acl_head)
-    assert looks_like_web_acl(b'{"Name": "x", "DefaultAction": {"Allow": {}}, "Rules": []}')
-    for other in (acl_head, _WAF_LOG_LINE, _CF_V2_JSON_LINE, _LEGACY_LOG, b"", b"\x1f\x8b\x08"):
-        assert not looks_like_distribution_config(other)
-    for other in (dist_head, config_head, _WAF_LOG_LINE, _CF_V2_JSON_LINE, _LEGACY_LOG, b""):
-        assert not looks_like_web_acl(other)
+    assert detect(dist_head) == "distribution-config"
+    assert detect(config_head) == "distribution-config"
+    assert detect(b"\xef\xbb\xbf  " + config_head) == "distribution-config"
+    assert detect(acl_head) == "web-acl"
+    assert detect(b'{"Name": "x", "DefaultAction": {"Allow": {}}, "Rules": []}') == "web-acl"  # a bare WebACL
+    assert detect(_WAF_LOG_LINE) == "waf"
+    assert detect(_CF_V2_JSON_LINE) not in ("distribution-config", "web-acl")
+    assert detect(_LEGACY_LOG) == "cloudfront-w3c"
+    assert detect(b"") is None and detect(b"\x1f\x8b\x08") is None
     escaped = b'{"httpRequest":{"uri":"/x?a=\\"Distribution\\": {"}}'  # a quoted key inside a logged value
-    assert not looks_like_distribution_config(escaped)
+    assert detect(escaped) == "waf"
 
 
 # --- web ACL -------------------------------------------------------------------------------------------

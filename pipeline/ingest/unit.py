@@ -13,17 +13,16 @@ Must not: commit anything, or decide which objects to read (that is :mod:`pipeli
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import polars as pl
 
 from pipeline import crashpoints
-from pipeline.errors import ConfigError, EdgelakeError, InputError, UsageError
+from pipeline.errors import ConfigError, EdgelakeError, InputError
 from pipeline.lake import FileSet, Lake
 from pipeline.readers import registry
-from pipeline.readers._base import Batch, ReadContext, empty_rejects, raw_text, rejects_frame
+from pipeline.readers._base import ReadContext, empty_rejects, raw_text, rejects_frame
 from pipeline.storage.chunks import ChunkStream, head
 from pipeline.storage.fs import open_binary
 from pipeline.storage.objects import InputObject
@@ -88,30 +87,6 @@ def identity(obj: InputObject) -> str:
     return f"size:{obj.size}:mtime:{obj.mtime}"
 
 
-def _reader(kind: str) -> Callable[[ChunkStream, ReadContext], Iterator[Batch]]:
-    if kind == "cloudfront-w3c":
-        from pipeline.readers.cloudfront import read_w3c
-
-        return read_w3c
-    if kind == "cloudfront-json":
-        from pipeline.readers.cloudfront import read_v2_json
-
-        return read_v2_json
-    if kind == "cloudfront-parquet":
-        from pipeline.readers.cloudfront import read_v2_parquet
-
-        return read_v2_parquet
-    if kind == "realtime":
-        from pipeline.readers.realtime import read_realtime
-
-        return read_realtime
-    if kind == "waf":
-        from pipeline.readers.waf import read_waf
-
-        return read_waf
-    raise UsageError(f"no line reader for {kind!r}")
-
-
 def _kind(obj: InputObject, opts: IngestOptions) -> str | None:
     sniffed = registry.detect(head(obj.uri))
     if opts.source is None:
@@ -156,7 +131,7 @@ def process_object(
         )
         return out
     try:
-        if kind in ("distribution-config", "web-acl"):
+        if registry.kind(kind).document:
             _read_config(out, kind, ctx)
         else:
             _read_lines(out, kind, ctx, lake)
@@ -183,24 +158,14 @@ def _failed(obj: InputObject, source: str, message: str, ingested_at: datetime) 
 def _read_config(out: ObjectOutcome, kind: str, ctx: ReadContext) -> None:
     with open_binary(ctx.uri) as fh:
         data = fh.read()
-    if kind == "distribution-config":
-        from pipeline.readers.distribution import read_distribution_config
-
-        conf = read_distribution_config(data, uri=ctx.uri, distribution_id=ctx.distribution_id)
-        out.config = dict(conf.tables)
-        out.config_key = ("distribution_id", conf.distribution_id)
-    else:
-        from pipeline.readers.webacl import read_web_acl
-
-        rules = read_web_acl(data, uri=ctx.uri)
-        arn = rules.get_column("web_acl_arn")[0] if rules.height else None
-        out.config = {"web_acl_rules": rules}
-        out.config_key = ("web_acl_arn", str(arn)) if arn else None
+    conf = registry.document_reader(kind)(data, ctx)
+    out.config = dict(conf.tables)
+    out.config_key = conf.key
 
 
 def _read_lines(out: ObjectOutcome, kind: str, ctx: ReadContext, lake: Lake) -> None:
     stream = ChunkStream(ctx.uri)
-    reader = _reader(kind)
+    reader = registry.line_reader(kind)
     pending: dict[str, list[pl.DataFrame]] = {}
     pending_bytes: dict[str, int] = {}
     rejects = [out.rejects]

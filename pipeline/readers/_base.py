@@ -42,6 +42,18 @@ class ReadContext:
     ingested_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+@dataclass(frozen=True)
+class ConfigTables:
+    """What a document reader (a config) produced: rows per config table, and which rows they replace.
+
+    ``key`` is the (column, value) whose rows in each table the new rows replace (a newer config of
+    the same distribution or web ACL replaces the older one); None: nothing to key them by.
+    """
+
+    tables: dict[str, pl.DataFrame]
+    key: tuple[str, str] | None
+
+
 @dataclass
 class Batch:
     """Rows for ``table`` and the rejects of the same stretch of input.

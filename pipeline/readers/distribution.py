@@ -10,7 +10,8 @@ and what was expected.
 
 This module also owns the small JSON-walking helpers (:class:`JsonNode`, :func:`parse_json_object`,
 :func:`config_frame`) that the other config readers (``webacl.py``) share. It does not match request
-paths to behaviors (that is ``pipeline/behaviors.py``) and never touches the lake.
+paths to behaviors (``sql/views/resolved_requests.sql`` and :mod:`pipeline.analyses.requests` do, with
+the expressions :mod:`pipeline.readers.patterns` makes) and never touches the lake.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pyarrow as pa
 
 from pipeline import schemas
 from pipeline.errors import ConfigError
+from pipeline.readers._base import ConfigTables, ReadContext
 from pipeline.readers.patterns import pattern_regex
 
 TABLES = ("distributions", "behaviors", "origins", "origin_groups")
@@ -36,7 +38,6 @@ _EXPECTED = (
     "the JSON printed by `aws cloudfront get-distribution --id <ID>` or "
     "`aws cloudfront get-distribution-config --id <ID>`"
 )
-_SNIFF = re.compile(rb'"(?:Distribution|DistributionConfig|CallerReference|DefaultCacheBehavior)"\s*:')
 _ID = re.compile(r"[A-Za-z0-9]{1,128}")
 # CloudFront runs edge code in request order; listing events that way makes the column readable.
 _EVENT_ORDER = {"viewer-request": 0, "origin-request": 1, "origin-response": 2, "viewer-response": 3}
@@ -237,10 +238,6 @@ def config_frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
     return frame
 
 
-def _is_head_of_json_object(head: bytes) -> bool:
-    return head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
-
-
 # --- the distribution reader -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DistributionConfig:
@@ -250,13 +247,10 @@ class DistributionConfig:
     tables: dict[str, pl.DataFrame]
 
 
-def looks_like_distribution_config(head: bytes) -> bool:
-    """Whether the first bytes of a file look like CloudFront distribution config JSON.
-
-    True for get-distribution / get-distribution-config output and a bare DistributionConfig. JSON log
-    lines do not match: their keys differ (``DistributionId``) and quotes inside values are escaped.
-    """
-    return _is_head_of_json_object(head) and _SNIFF.search(head) is not None
+def read_config(data: bytes, ctx: ReadContext) -> ConfigTables:
+    """The registry's entry point: a distribution config as its four tables, keyed by its distribution id."""
+    conf = read_distribution_config(data, uri=ctx.uri, distribution_id=ctx.distribution_id)
+    return ConfigTables(dict(conf.tables), ("distribution_id", conf.distribution_id))
 
 
 def read_distribution_config(data: bytes, *, uri: str, distribution_id: str | None = None) -> DistributionConfig:

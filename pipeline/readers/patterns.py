@@ -5,7 +5,7 @@ is any run of characters (``/`` included), ``?`` exactly one character, everythi
 leading ``/`` is optional on both sides. The translation anchors the expression and escapes every other
 punctuation character itself (not ``re.escape``, whose output is Python-specific), so the same text is
 a valid pattern for DuckDB's RE2 and Polars' Rust regex and means the same in each. The path to test
-is :func:`normalise_path`'s output: leading ``/`` removed, query string cut off.
+is the request's URI stem (no query string) without its leading ``/``, as ``resolved_requests`` prepares it.
 """
 
 from __future__ import annotations
@@ -28,9 +28,3 @@ def pattern_regex(pattern: str) -> str:
             out.append("\\" + ch)
     out.append("$")
     return "".join(out)
-
-
-def normalise_path(path: str) -> str:
-    """The form of a request path that :func:`pattern_regex` expressions are matched against."""
-    stem = path.split("?", 1)[0]
-    return stem[1:] if stem.startswith("/") else stem

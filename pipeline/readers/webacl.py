@@ -19,13 +19,12 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.readers._base import ConfigTables, ReadContext
 from pipeline.readers.distribution import JsonNode, config_frame, parse_json_object
 
 TABLE = "web_acl_rules"
 
 _EXPECTED = "the JSON printed by `aws wafv2 get-web-acl --name <NAME> --scope CLOUDFRONT --id <ID>`"
-_SNIFF_WRAPPED = re.compile(rb'"WebACL"\s*:\s*\{')
-_SNIFF_BARE = (re.compile(rb'"DefaultAction"\s*:'), re.compile(rb'"Rules"\s*:'))
 _RULE_GROUP_NAME = re.compile(r":(?:global|regional)/rulegroup/([^/]+)/")
 _KINDS = {
     "ManagedRuleGroupStatement": "managed_rule_group",
@@ -34,14 +33,11 @@ _KINDS = {
 }
 
 
-def looks_like_web_acl(head: bytes) -> bool:
-    """Whether the first bytes of a file look like a WAF web ACL (get-web-acl output or a bare WebACL).
-
-    WAF *log* lines do not match: their keys are camel-case (``webaclId``, ``action``).
-    """
-    if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
-        return False
-    return _SNIFF_WRAPPED.search(head) is not None or all(p.search(head) for p in _SNIFF_BARE)
+def read_config(data: bytes, ctx: ReadContext) -> ConfigTables:
+    """The registry's entry point: a web ACL's rules, keyed by the ACL's ARN."""
+    rules = read_web_acl(data, uri=ctx.uri)
+    arn = rules.get_column("web_acl_arn")[0] if rules.height else None
+    return ConfigTables({"web_acl_rules": rules}, ("web_acl_arn", str(arn)) if arn else None)
 
 
 def read_web_acl(data: bytes, *, uri: str) -> pl.DataFrame:
