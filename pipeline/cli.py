@@ -362,17 +362,21 @@ def follow(
         typer.Argument(
             help="An s3:// prefix (Firehose objects), a local directory (new files and appended lines), or - "
             "(stdin). Files and objects resume exactly where the last commit ended, even after kill -9; stdin "
-            "is at-least-once from the producer's side, so re-sent records are dropped by x-edge-request-id "
+            "is at-least-once from the producer's side, so re-sent records are dropped by their request id "
             "within --dedupe-window."
         ),
     ],
     lake: LakeOpt,
+    kind: Annotated[
+        str, typer.Option("--source", help="What the source carries: realtime (CloudFront real-time logs) or waf.")
+    ] = "realtime",
     realtime_fields: Annotated[
-        str, typer.Option("--realtime-fields", help="GetRealtimeLogConfig JSON file, or a comma list of field names.")
-    ],
+        str | None,
+        typer.Option("--realtime-fields", help="Real-time logs: GetRealtimeLogConfig JSON file, or a comma list."),
+    ] = None,
     distribution_id: Annotated[
-        str, typer.Option("--distribution-id", help="Distribution the real-time log config belongs to.")
-    ],
+        str | None, typer.Option("--distribution-id", help="Real-time logs: the distribution the config belongs to.")
+    ] = None,
     flush_interval: Annotated[
         str,
         typer.Option("--flush-interval", help="Commit at the latest this long after a batch's first line (5s, 500ms)."),
@@ -394,7 +398,10 @@ def follow(
     ] = "10m",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per committed micro-batch.")] = False,
 ) -> None:
-    """Stream real-time log records into the lake in micro-batches, exactly once, with a per-minute rollup."""
+    """Stream real-time log or WAF log records into the lake in micro-batches, exactly once.
+
+    Real-time records also update a per-minute rollup (rollup_minute).
+    """
     from pipeline.follow import FlushReport, FollowOptions
     from pipeline.follow import follow as run
     from pipeline.readers.realtime import load_fields
@@ -413,8 +420,9 @@ def follow(
 
     try:
         opts = FollowOptions(
-            realtime_fields=load_fields(realtime_fields),
+            realtime_fields=load_fields(realtime_fields) if realtime_fields else None,
             distribution_id=distribution_id,
+            kind=kind,
             flush_interval=parse_duration(flush_interval, "--flush-interval").total_seconds(),
             max_batch=max_batch,
             once=once,

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from pipeline.errors import InputError
 from pipeline.follow.sources import (
     READ_BYTES,
-    ROLLUP,
-    ROWS,
     ObjectSet,
     Piece,
     Source,
+    Tables,
     Whole,
     after_nth_newline,
     checkpoints,
@@ -60,13 +59,13 @@ class DirectorySource(Source):
 
     poll_interval = 0.2
 
-    def __init__(self, path: str, lake: Lake, warn: Callable[[str], None]) -> None:
-        super().__init__(lake, warn)
+    def __init__(self, path: str, lake: Lake, warn: Callable[[str], None], tables: Tables) -> None:
+        super().__init__(lake, warn, tables)
         self.root = os.path.abspath(path)
         if not os.path.exists(self.root):
             raise InputError(f"{path}: no such directory or file to follow")
         self.tails: dict[str, _Tail] = {}
-        self.objects = ObjectSet(warn)
+        self.objects = ObjectSet(warn, tables)
         self.broken: set[str] = set()
         self.undecided: set[str] = set()  # fewer than 2 bytes so far: gzip or text is not known yet
 
@@ -107,13 +106,13 @@ class DirectorySource(Source):
                 raise InputError(f"{path}: cannot read it: {exc}") from exc
         if not fresh:
             return
-        versions = checkpoints(self.lake, [follow_app_id(p) for p, _, _ in fresh])
+        versions = checkpoints(self.lake, [follow_app_id(p) for p, _, _ in fresh], self.tables)
         for path, gz, size in fresh:
             committed = versions[follow_app_id(path)]
             if gz:
                 self.objects.add(Whole(path, follow_app_id(path), size, committed))
                 continue
-            start = min(committed[ROWS], committed[ROLLUP])
+            start = self.tables.done(committed)
             if max(committed.values()) > size:
                 self._break(path, size, max(committed.values()))
                 continue
@@ -222,7 +221,7 @@ class DirectorySource(Source):
                 continue
             for t in tables:
                 tail.committed[t] = max(tail.committed[t], p.end)
-            if ROWS in tables and ROLLUP in tables:
+            if self.tables.completes(tables):
                 tail.offset, tail.lines = p.end, tail.lines + p.lines
                 tail.buffer, tail.buffered, tail.buffered_lines = [], 0, 0
 

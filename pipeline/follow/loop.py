@@ -1,24 +1,28 @@
-"""Streaming ingestion of CloudFront real-time logs: micro-batches committed exactly once, with a rollup.
+"""Streaming ingestion of the log kinds that stream (CloudFront real-time logs, AWS WAF logs): micro-batches
+committed exactly once, with a per-minute rollup for real-time logs.
 
 ``edgelake follow SOURCE`` gathers complete lines from its source (:mod:`pipeline.follow.sources`,
 :mod:`pipeline.follow.files`) until ``max_batch`` lines are buffered or the batch is due: a flush
 starts early by the time recent flushes took, so that its commit lands about ``flush_interval``
-after the first line arrived. It parses them with the real-time reader and commits three things, in
-this order, each as one Delta commit that also records, per source file, the application transaction
-(``edgelake-follow-<sha256(uri)[:32]>``, version = bytes consumed):
+after the first line arrived. It parses them with the kind's reader (from
+:mod:`pipeline.readers.registry`) and commits, in this order, each as one Delta commit that also
+records, per source file, the application transaction (``edgelake-follow-<sha256(uri)[:32]>``,
+version = bytes consumed):
 
-1. the rows, to ``realtime`` (always, even when a batch produced no rows: the checkpoint moves);
+1. the rows, to the kind's table, ``realtime`` or ``waf`` (always, even when a batch produced no rows:
+   the checkpoint moves);
 2. the rejects, to ``rejects`` (only when the batch has any);
-3. the per-minute aggregates, to ``rollup_minute`` (always).
+3. for real-time logs, the per-minute aggregates, to ``rollup_minute`` (always).
 
 Rows and their checkpoint are atomic, so a restart, also after SIGKILL, resumes where the lake says.
-A source restarts at the smaller of its ``realtime`` and ``rollup_minute`` versions; a re-read line
-goes only to the tables whose own version is below it. So a crash between (1) and (3) is repaired on
+A source restarts at the smaller of its rows and rollup versions; a re-read line goes only to the
+tables whose own version is below it. So a crash between (1) and (3) is repaired on
 restart by re-reading that byte range and committing only its rollup (and its rejects, if those were
 lost too): no row twice, no count twice, nothing lost. Whole objects (S3, local gzip) are committed in
 one piece (version = object size); their re-read is the whole object.
 
-stdin cannot be re-read: its checkpoint is a batch number under app id ``edgelake-follow-stdin``, its
+stdin cannot be re-read: its checkpoint is a batch number under app id ``edgelake-follow-stdin`` (for
+WAF records ``edgelake-follow-stdin-waf``), its
 rows carry ``source_file = 'stdin:<batch>'``, and a rollup lost between (1) and (3) is recomputed
 from the committed rows of the missing batches. Rejects lost in that gap are not recoverable from
 the lake; the producer re-sends those lines (it is at-least-once), and the follower drops re-sent
@@ -50,24 +54,21 @@ import polars as pl
 from pipeline.errors import InputError, UsageError
 from pipeline.follow.dedupe import RequestIdFilter
 from pipeline.follow.files import DirectorySource
-from pipeline.follow.rollup import merge_rollups, rollup
+from pipeline.follow.rollup import ROLLUP, merge_rollups, rollup
 from pipeline.follow.sources import (
     ALL,
     REJECTS,
-    ROLLUP,
-    ROWS,
-    STDIN_APP,
-    TABLES,
     MemoryStream,
     Piece,
     S3Source,
     Source,
     StdinSource,
+    Tables,
 )
 from pipeline.lake import FileSet, Lake
 from pipeline.memory import pin_mmap_threshold
+from pipeline.readers import registry
 from pipeline.readers._base import ReadContext, empty_rejects, raw_text, rejects_frame
-from pipeline.readers.realtime import read_realtime
 from pipeline.storage.chunks import ChunkStream
 
 WRITE_ROWS = 131_072  # rows buffered before a data file is written (a large object spans several)
@@ -77,8 +78,9 @@ KILL_HOOK = "EDGELAKE_FOLLOW_KILL_AFTER"  # tests: "<table>:<n>" SIGKILLs the pr
 
 @dataclass(frozen=True)
 class FollowOptions:
-    realtime_fields: tuple[str, ...]
-    distribution_id: str
+    realtime_fields: tuple[str, ...] | None = None  # real-time logs: the configured field list
+    distribution_id: str | None = None  # real-time logs: the distribution the config belongs to
+    kind: str = "realtime"  # a kind that streams (registry.STREAMED): realtime | waf
     flush_interval: float = 5.0
     max_batch: int = 100_000
     once: bool = False
@@ -90,6 +92,17 @@ class FollowOptions:
             raise UsageError("--flush-interval must be >= 0 and --max-batch >= 1")
         if self.idle_exit is not None and self.idle_exit < 0:
             raise UsageError("--idle-exit must be >= 0 seconds")
+        if self.kind not in registry.STREAMED:
+            raise UsageError(f"follow streams {' or '.join(registry.STREAMED)} logs, not {self.kind!r}")
+        if self.kind == "realtime" and not (self.realtime_fields and self.distribution_id):
+            raise UsageError(
+                "real-time records carry no header and no distribution id: pass --realtime-fields and --distribution-id"
+            )
+
+    @property
+    def tables(self) -> Tables:
+        rows = registry.kind(self.kind).tables[0]
+        return Tables(rows, ROLLUP if rows == "realtime" else None)
 
 
 @dataclass
@@ -129,23 +142,26 @@ class FollowSummary:
     stopped_by: str = ""
 
 
-def open_source(spec: str, lake: Lake, warn: Callable[[str], None], stdin: BinaryIO | None = None) -> Source:
+def open_source(
+    spec: str, lake: Lake, warn: Callable[[str], None], tables: Tables, stdin: BinaryIO | None = None
+) -> Source:
     """The source named on the command line: ``-``, an ``s3://`` prefix, or a local directory or file."""
     if spec == "-":
-        return StdinSource(lake, warn, stdin)
+        return StdinSource(lake, warn, tables, stdin)
     if spec.startswith("s3://"):
-        return S3Source(spec, lake, warn)
+        return S3Source(spec, lake, warn, tables)
     if "://" in spec:
         raise InputError(f"{spec}: follow reads an s3:// prefix, a local directory or - (stdin)")
-    return DirectorySource(spec, lake, warn)
+    return DirectorySource(spec, lake, warn, tables)
 
 
 class _Batch:
     """One micro-batch on its way into the lake: rows written as they come, rejects and rollup kept."""
 
-    def __init__(self, lake: Lake) -> None:
+    def __init__(self, lake: Lake, tables: Tables) -> None:
         self.lake = lake
-        self.files = FileSet(ROWS)
+        self.tables = tables
+        self.files = FileSet(tables.rows)
         self.pending: list[pl.DataFrame] = []
         self.pending_rows = 0
         self.rejects: list[pl.DataFrame] = []
@@ -154,7 +170,7 @@ class _Batch:
         self.report = FlushReport()
 
     def add(self, rows: pl.DataFrame, rejects: pl.DataFrame, skip: dict[str, int]) -> None:
-        table_rows = _after(rows, skip[ROWS])
+        table_rows = _after(rows, skip[self.tables.rows])
         if table_rows.height:
             self.pending.append(table_rows)
             self.pending_rows += table_rows.height
@@ -163,9 +179,10 @@ class _Batch:
                 self.newest = newest
             if self.pending_rows >= WRITE_ROWS:
                 self.write()
-        rollup_rows = _after(rows, skip[ROLLUP])
-        if rollup_rows.height:
-            self.rollups.append(rollup(rollup_rows))
+        if self.tables.rollup:
+            rollup_rows = _after(rows, skip[self.tables.rollup])
+            if rollup_rows.height:
+                self.rollups.append(rollup(rollup_rows))
         kept = _after(rejects, skip[REJECTS])
         if kept.height:
             self.rejects.append(kept)
@@ -175,7 +192,7 @@ class _Batch:
     def write(self) -> None:
         if self.pending:
             frame = pl.concat(self.pending, how="diagonal_relaxed") if len(self.pending) > 1 else self.pending[0]
-            self.files.extend(self.lake.write_files(ROWS, frame))
+            self.files.extend(self.lake.write_files(self.tables.rows, frame))
             self.pending, self.pending_rows = [], 0
 
 
@@ -206,18 +223,24 @@ class Follower:
         self.lake = Lake(lake_uri)
         self.on_flush = on_flush or (lambda report: None)
         self.warn = on_message or (lambda message: None)
-        self.source: Source = open_source(source_spec, self.lake, self.warn, stdin)
+        self.kind = registry.kind(opts.kind)
+        self.tables = opts.tables
+        self.read = registry.line_reader(opts.kind)
+        self.source: Source = open_source(source_spec, self.lake, self.warn, self.tables, stdin)
         self.dedupe: RequestIdFilter | None = None
         if isinstance(self.source, StdinSource):
-            if "x-edge-request-id" not in opts.realtime_fields:
+            if opts.kind == "realtime" and "x-edge-request-id" not in (opts.realtime_fields or ()):
                 self.warn(
                     "the real-time field list has no x-edge-request-id: records a producer sends twice "
                     "cannot be recognised and will be stored twice"
                 )
-            else:
-                self.dedupe = RequestIdFilter(self.lake, opts.distribution_id, opts.dedupe_horizon)
+            elif self.kind.record_id is not None:
+                scope = ("distribution_id", opts.distribution_id) if opts.distribution_id else None
+                self.dedupe = RequestIdFilter(
+                    self.lake, self.tables.rows, self.kind.record_id, opts.dedupe_horizon, scope=scope
+                )
         self.stop_reason: str | None = None
-        self._commits: dict[str, int] = dict.fromkeys(TABLES, 0)
+        self._commits: dict[str, int] = dict.fromkeys(self.tables.all, 0)
         # How long the last flushes took (seeded with a guess until the first ones are timed).
         self._flush_seconds: deque[float] = deque([1.0], maxlen=3)
 
@@ -308,7 +331,7 @@ class Follower:
         if not pieces:
             return None
         at = datetime.now(UTC)
-        batch = _Batch(self.lake)
+        batch = _Batch(self.lake, self.tables)
         for piece in pieces:
             self._read(piece, batch, at)
             if piece.data is None and batch.report.records >= self.opts.max_batch:
@@ -318,8 +341,9 @@ class Follower:
         report = batch.report
         report.lines = sum(p.lines for p in pieces)
         report.sources = len(pieces)
-        done = [ROWS, ROLLUP]
-        self._commit(batch.files, [(p.app, p.end) for p in pieces if p.skip[ROWS] < ALL], ROWS)
+        rows_table, roll_table = self.tables.rows, self.tables.rollup
+        done = list(self.tables.resume)
+        self._commit(batch.files, [(p.app, p.end) for p in pieces if p.skip[rows_table] < ALL], rows_table)
         if batch.rejects:
             self.lake.append_rows(
                 REJECTS,
@@ -328,11 +352,11 @@ class Follower:
             )
             self._hook(REJECTS)
             done.append(REJECTS)
-        roll = merge_rollups(batch.rollups)
-        report.rollup_rows = roll.height
-        self._commit(
-            self.lake.write_files(ROLLUP, roll), [(p.app, p.end) for p in pieces if p.skip[ROLLUP] < ALL], ROLLUP
-        )
+        if roll_table:
+            roll = merge_rollups(batch.rollups)
+            report.rollup_rows = roll.height
+            txns = [(p.app, p.end) for p in pieces if p.skip[roll_table] < ALL]
+            self._commit(self.lake.write_files(roll_table, roll), txns, roll_table)
         self.source.committed(pieces, tuple(done))
         if self.dedupe is not None:
             self.dedupe.committed()
@@ -345,7 +369,7 @@ class Follower:
     def _read(self, piece: Piece, batch: _Batch, at: datetime) -> None:
         ctx = ReadContext(
             uri=piece.uri,
-            source="realtime",
+            source=self.kind.source,
             distribution_id=self.opts.distribution_id,
             realtime_fields=self.opts.realtime_fields,
             ingested_at=at,
@@ -353,7 +377,7 @@ class Follower:
         stream: ChunkStream = (
             MemoryStream(piece.data, piece.first_line, piece.uri) if piece.data is not None else ChunkStream(piece.uri)
         )
-        for part in read_realtime(stream, ctx):
+        for part in self.read(stream, ctx):
             rows = part.rows
             if self.dedupe is not None and rows.height:
                 rows, dropped = self.dedupe.filter(rows)
@@ -394,17 +418,20 @@ class Follower:
 
     def _repair_stdin_rollup(self, source: StdinSource) -> None:
         """Recompute the rollup of stdin batches whose rows were committed but whose rollup was not."""
-        have, want = source.versions[ROLLUP], source.versions[ROWS]
+        if self.tables.rollup is None:
+            return
+        have, want = source.versions[ROLLUP], source.versions[self.tables.rows]
         if want <= have:
             return
         names = [f"stdin:{n}" for n in range(have + 1, want + 1)]
-        rows = self.lake.scan(ROWS).filter(pl.col("source_file").is_in(pl.Series(names).implode())).collect()
+        batches = pl.col("source_file").is_in(pl.Series(names).implode())
+        rows = self.lake.scan(self.tables.rows).filter(batches).collect()
         self.warn(
             f"stdin batches {have + 1}..{want} were committed without their rollup (the follower stopped "
             f"in between); recomputed it from their {rows.height} rows"
         )
         roll = rollup(rows) if rows.height else merge_rollups([])
-        self._commit(self.lake.write_files(ROLLUP, roll), [(STDIN_APP, want)], ROLLUP)
+        self._commit(self.lake.write_files(ROLLUP, roll), [(source.app, want)], ROLLUP)
         source.versions[ROLLUP] = want
 
 

@@ -6,11 +6,12 @@ drives, whole objects (:class:`ObjectSet`), the ``s3://`` prefix source and the 
 directories are tailed by :mod:`pipeline.follow.files`.
 
 Checkpoints are not kept here: they are Delta application transactions in the lake, one app id per
-source file (``edgelake-follow-`` + sha256 of its URI) in each table the follower writes, whose
-version is the byte offset committed so far (a whole object: its size; stdin: a batch number). A
-source starts at the smaller of its ``realtime`` and ``rollup_minute`` versions; a :class:`Piece`
-that re-reads lines one table already holds says so in :attr:`Piece.skip`, so nothing is applied
-to a table twice.
+source file (``edgelake-follow-`` + sha256 of its URI) in each table the follower writes
+(:class:`Tables`: the rows table of the kind followed, ``rejects``, and for real-time logs the
+``rollup_minute`` table), whose version is the byte offset committed so far (a whole object: its size;
+stdin: a batch number). A source starts at the smallest version of the tables it resumes from (rows
+and rollup); a :class:`Piece` that re-reads lines one table already holds says so in
+:attr:`Piece.skip`, so nothing is applied to a table twice.
 
 Every ``s3://`` object (and every local gzip file) is a whole object: read once, completely, when it
 appears; Firehose objects are immutable. Only complete lines are ever taken: a partial last line
@@ -35,12 +36,39 @@ from pipeline.lake import Lake
 from pipeline.storage.chunks import Chunk, ChunkStream
 from pipeline.storage.fs import filesystem
 
-ROWS, REJECTS, ROLLUP = "realtime", "rejects", "rollup_minute"
-TABLES = (ROWS, REJECTS, ROLLUP)
+REJECTS = "rejects"
 ALL = 1 << 62  # a skip line number that skips every line (and every object-level reject)
-STDIN_APP = "edgelake-follow-stdin"
+STDIN_APP = "edgelake-follow-stdin"  # real-time records on stdin; other kinds add their table's name
 READ_BYTES = 16 << 20  # bytes read from one tailed file per poll; a batch gathers several polls
 PARSE_BYTES = 8 << 20  # bytes of a micro-batch parsed at a time
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The tables one followed kind commits to, each keeping its own checkpoint per source."""
+
+    rows: str  # realtime | waf
+    rollup: str | None = None  # rollup_minute for real-time logs
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (self.rows, REJECTS, *((self.rollup,) if self.rollup else ()))
+
+    @property
+    def resume(self) -> tuple[str, ...]:
+        """The tables every line goes to: a source resumes at the smallest of their checkpoints."""
+        return (self.rows, *((self.rollup,) if self.rollup else ()))
+
+    def done(self, committed: dict[str, int]) -> int:
+        return min(committed[t] for t in self.resume)
+
+    def completes(self, tables: tuple[str, ...]) -> bool:
+        """Whether a commit to ``tables`` moved every resume checkpoint (the buffered bytes are done)."""
+        return all(t in tables for t in self.resume)
+
+    @property
+    def stdin_app(self) -> str:
+        return STDIN_APP if self.rows == "realtime" else f"{STDIN_APP}-{self.rows}"
 
 
 def follow_app_id(uri: str) -> str:
@@ -90,12 +118,12 @@ class MemoryStream(ChunkStream):
             yield chunk
 
 
-def checkpoints(lake: Lake, apps: list[str]) -> dict[str, dict[str, int]]:
+def checkpoints(lake: Lake, apps: list[str], tables: Tables) -> dict[str, dict[str, int]]:
     """app -> table -> committed version (0 when none), opening each table once."""
-    out: dict[str, dict[str, int]] = {a: dict.fromkeys(TABLES, 0) for a in apps}
+    out: dict[str, dict[str, int]] = {a: dict.fromkeys(tables.all, 0) for a in apps}
     if not apps:
         return out
-    for table in TABLES:
+    for table in tables.all:
         dt = lake.open(table)
         if dt is None:
             continue
@@ -119,7 +147,7 @@ def after_nth_newline(data: bytes, n: int) -> int:
 def skips(committed: dict[str, int], start: int, end: int, first_line: int, data: bytes | None) -> dict[str, int]:
     """Per table, the last line of bytes ``start..end`` (``data``) that table's checkpoint already covers."""
     out = {}
-    for table in TABLES:
+    for table in committed:
         version = committed.get(table, 0)
         if version <= start:
             out[table] = first_line - 1
@@ -150,9 +178,10 @@ class Source:
     poll_interval = 0.1
     eof = False  # no more data will ever come (stdin closed)
 
-    def __init__(self, lake: Lake, warn: Callable[[str], None]) -> None:
+    def __init__(self, lake: Lake, warn: Callable[[str], None], tables: Tables) -> None:
         self.lake = lake
         self.warn = warn
+        self.tables = tables
 
     def poll(self, capacity: int) -> int:
         """Buffer up to ``capacity`` new complete lines; return how many (objects that became ready count 1)."""
@@ -183,13 +212,14 @@ class Source:
 class ObjectSet:
     """Whole objects of a source: found by listing, taken when ready, done once committed."""
 
-    def __init__(self, warn: Callable[[str], None]) -> None:
+    def __init__(self, warn: Callable[[str], None], tables: Tables) -> None:
         self.objects: dict[str, Whole] = {}
         self.skipped: set[str] = set()
         self.warn = warn
+        self.tables = tables
 
     def add(self, obj: Whole) -> None:
-        done = min(obj.committed[ROWS], obj.committed[ROLLUP])
+        done = self.tables.done(obj.committed)
         if obj.size == 0:
             self.warn(f"{obj.uri}: the object is empty; nothing to read")
             self.skipped.add(obj.uri)
@@ -221,7 +251,7 @@ class ObjectSet:
                 continue
             for t in tables:
                 obj.committed[t] = max(obj.committed[t], p.end)
-            if obj.committed[ROWS] >= obj.size and obj.committed[ROLLUP] >= obj.size:
+            if self.tables.done(obj.committed) >= obj.size:
                 del self.objects[p.uri]
                 self.skipped.add(p.uri)
 
@@ -235,11 +265,11 @@ class S3Source(Source):
 
     poll_interval = 2.0
 
-    def __init__(self, uri: str, lake: Lake, warn: Callable[[str], None]) -> None:
-        super().__init__(lake, warn)
+    def __init__(self, uri: str, lake: Lake, warn: Callable[[str], None], tables: Tables) -> None:
+        super().__init__(lake, warn, tables)
         self.uri = uri.rstrip("/")
         self.fs, self.path = filesystem(self.uri)
-        self.objects = ObjectSet(warn)
+        self.objects = ObjectSet(warn, tables)
 
     def _list(self) -> dict[str, dict[str, Any]]:
         try:
@@ -261,7 +291,7 @@ class S3Source(Source):
         known = self.objects.objects.keys() | self.objects.skipped
         fresh = {f"s3://{p}": int(info.get("size") or 0) for p, info in listed.items() if f"s3://{p}" not in known}
         if fresh:
-            versions = checkpoints(self.lake, [follow_app_id(u) for u in fresh])
+            versions = checkpoints(self.lake, [follow_app_id(u) for u in fresh], self.tables)
             for uri, size in fresh.items():
                 self.objects.add(Whole(uri, follow_app_id(uri), size, versions[follow_app_id(uri)], ready=True))
         return sum(1 for u in fresh if u in self.objects.objects)
@@ -282,10 +312,11 @@ class S3Source(Source):
 class StdinSource(Source):
     """Records piped in (a Kinesis consumer): batches numbered on from the last committed one."""
 
-    def __init__(self, lake: Lake, warn: Callable[[str], None], stream: BinaryIO | None = None) -> None:
-        super().__init__(lake, warn)
+    def __init__(self, lake: Lake, warn: Callable[[str], None], tables: Tables, stream: BinaryIO | None = None) -> None:
+        super().__init__(lake, warn, tables)
         self.fd = (stream or sys.stdin.buffer).fileno()
-        self.versions = checkpoints(lake, [STDIN_APP])[STDIN_APP]
+        self.app = tables.stdin_app
+        self.versions = checkpoints(lake, [self.app], tables)[self.app]
         self.batch = max(self.versions.values()) + 1
         self.pending = bytearray()  # bytes read and not yet taken; may end with a partial line
         self.complete = 0  # bytes of ``pending`` that are complete lines, up to ``capacity``
@@ -330,7 +361,7 @@ class StdinSource(Source):
         return [
             Piece(
                 uri,
-                STDIN_APP,
+                self.app,
                 self.batch - 1,
                 self.batch,
                 1,
@@ -343,7 +374,7 @@ class StdinSource(Source):
     def committed(self, pieces: list[Piece], tables: tuple[str, ...]) -> None:
         for t in tables:
             self.versions[t] = max(self.versions[t], self.batch)
-        if ROWS in tables and ROLLUP in tables:
+        if self.tables.completes(tables):
             del self.pending[: self.complete]
             self.complete, self.lines = 0, 0
             self.batch += 1
