@@ -127,6 +127,7 @@ class Schema:
     description: str
     columns: tuple[Column, ...]
     partition_by: tuple[str, ...]
+    reasons: tuple[tuple[str, str], ...] = ()  # (code, meaning) of reject reasons (the rejects table only)
 
     @functools.cached_property
     def by_name(self) -> dict[str, Column]:
@@ -213,11 +214,17 @@ def load(table: str) -> Schema:
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise SchemaError(f"{path}: duplicate columns {sorted(dupes)}")
+    reasons = []
+    for raw in doc.get("reason", []):
+        if set(raw) != {"code", "description"}:
+            raise SchemaError(f"{path}: a [[reason]] needs exactly a code and a description: {raw}")
+        reasons.append((str(raw["code"]), str(raw["description"])))
     return Schema(
         name=doc.get("name", table),
         description=doc.get("description", ""),
         columns=cols,
         partition_by=tuple(doc.get("partition_by", [])),
+        reasons=tuple(reasons),
     )
 
 

@@ -68,7 +68,7 @@ from pipeline.follow.sources import (
 from pipeline.lake import FileSet, Lake
 from pipeline.memory import pin_mmap_threshold
 from pipeline.readers import registry
-from pipeline.readers._base import ReadContext, empty_rejects, raw_text, rejects_frame
+from pipeline.readers._base import ReadContext, end_of_stream_rejects
 from pipeline.storage.chunks import ChunkStream
 
 WRITE_ROWS = 131_072  # rows buffered before a data file is written (a large object spans several)
@@ -384,25 +384,9 @@ class Follower:
                 batch.report.duplicates += dropped
             batch.add(rows, part.rejects, piece.skip)
         if piece.data is None:
-            piece.lines = stream.lines
-            extra = [empty_rejects()]
-            if stream.cut_line is not None:
-                line, tail = stream.cut_line
-                piece.lines += 1
-                extra.append(
-                    rejects_frame(
-                        ctx,
-                        [line],
-                        ["truncated_line"],
-                        ["the line is cut off where the gzip stream breaks"],
-                        [raw_text(tail)],
-                    )
-                )
-            if stream.problem is not None:
-                extra.append(rejects_frame(ctx, [None], ["truncated_gzip"], [stream.problem], [None]))
-            elif stream.lines == 0:
-                extra.append(rejects_frame(ctx, [None], ["empty_object"], ["the object holds no lines"], [None]))
-            batch.add(pl.DataFrame(), pl.concat(extra), piece.skip)
+            extra, ended, _ = end_of_stream_rejects(stream, ctx, empty="the object holds no lines")
+            piece.lines = stream.lines + extra
+            batch.add(pl.DataFrame(), ended, piece.skip)
 
     def _commit(self, files: FileSet, txns: list[tuple[str, int]], table: str) -> None:
         if files.actions or txns:

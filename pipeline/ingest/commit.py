@@ -21,6 +21,7 @@ import polars as pl
 from pipeline import crashpoints
 from pipeline.ingest.unit import DATA_TABLES, ObjectOutcome, identity, object_app_id
 from pipeline.lake import FileSet, Lake
+from pipeline.readers import reasons
 from pipeline.sqlutil import sql_literal
 
 
@@ -77,7 +78,7 @@ def _clear_unreadable(lake: Lake, uris: list[str]) -> None:
         return
     stale = (
         pl.scan_delta(dt)
-        .filter((pl.col("reason_code") == "unreadable") & pl.col("source_file").is_in(uris))
+        .filter((pl.col("reason_code") == reasons.UNREADABLE) & pl.col("source_file").is_in(uris))
         .select("source_file")
         .unique()
         .collect()

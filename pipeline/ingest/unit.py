@@ -21,8 +21,8 @@ import polars as pl
 from pipeline import crashpoints
 from pipeline.errors import ConfigError, EdgelakeError, InputError
 from pipeline.lake import FileSet, Lake
-from pipeline.readers import registry
-from pipeline.readers._base import ReadContext, empty_rejects, raw_text, rejects_frame
+from pipeline.readers import reasons, registry
+from pipeline.readers._base import ReadContext, empty_rejects, end_of_stream_rejects, raw_text, rejects_frame
 from pipeline.storage.chunks import ChunkStream, head
 from pipeline.storage.fs import open_binary
 from pipeline.storage.objects import InputObject
@@ -125,7 +125,7 @@ def process_object(
         out.rejects = rejects_frame(
             ctx,
             [None],
-            ["empty_object" if empty else "unknown_source"],
+            [reasons.EMPTY_OBJECT if empty else reasons.UNKNOWN_SOURCE],
             [out.problem],
             [None if empty else raw_text(sample)],
         )
@@ -139,7 +139,7 @@ def process_object(
         return _failed(obj, source, _reason(exc), ingested_at)
     except ConfigError as exc:
         out.problem = str(exc)
-        out.rejects = pl.concat([out.rejects, rejects_frame(ctx, [None], ["config"], [str(exc)], [None])])
+        out.rejects = pl.concat([out.rejects, rejects_frame(ctx, [None], [reasons.CONFIG], [str(exc)], [None])])
     return out
 
 
@@ -151,7 +151,7 @@ def _reason(exc: Exception) -> str:
 def _failed(obj: InputObject, source: str, message: str, ingested_at: datetime) -> ObjectOutcome:
     out = ObjectOutcome(obj, source, failed=message)
     ctx = ReadContext(uri=obj.uri, source=source, ingested_at=ingested_at)
-    out.rejects = rejects_frame(ctx, [None], ["unreadable"], [message], [None])
+    out.rejects = rejects_frame(ctx, [None], [reasons.UNREADABLE], [message], [None])
     return out
 
 
@@ -183,25 +183,10 @@ def _read_lines(out: ObjectOutcome, kind: str, ctx: ReadContext, lake: Lake) -> 
     for table, frames in pending.items():
         _flush(out, lake, table, frames)
     crashpoints.reached("after-data-files")
-    out.lines = stream.lines
-    if stream.cut_line is not None:
-        line_no, tail = stream.cut_line
-        out.lines += 1
-        rejects.append(
-            rejects_frame(
-                ctx,
-                [line_no],
-                ["truncated_line"],
-                ["the line is cut off where the gzip stream breaks"],
-                [raw_text(tail)],
-            )
-        )
-    if stream.problem is not None:
-        out.problem = stream.problem
-        rejects.append(rejects_frame(ctx, [None], ["truncated_gzip"], [stream.problem], [None]))
-    elif out.lines == 0:
-        out.problem = "the object is empty: no lines at all"
-        rejects.append(rejects_frame(ctx, [None], ["empty_object"], [out.problem], [None]))
+    extra, ended, problem = end_of_stream_rejects(stream, ctx, empty="the object is empty: no lines at all")
+    out.lines = stream.lines + extra
+    rejects.append(ended)
+    out.problem = problem or out.problem
     out.rejects = pl.concat(rejects, how="vertical_relaxed")
     if out.lines != rows + out.line_rejects + out.meta_lines:
         raise EdgelakeError(

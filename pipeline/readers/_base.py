@@ -16,19 +16,23 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from pipeline import schemas
+from pipeline.readers import reasons
 from pipeline.storage.chunks import ChunkStream
 
 MAX_RAW = 64 << 10
 
-REJECT_SCHEMA: dict[str, pl.DataType] = {
-    "source": pl.String(),
-    "source_file": pl.String(),
-    "source_line": pl.Int64(),
-    "reason_code": pl.String(),
-    "reason": pl.String(),
-    "raw": pl.String(),
-    "ingested_at": pl.Datetime("us", "UTC"),
-}
+
+def polars_schema(schema: schemas.Schema) -> dict[str, pl.DataType]:
+    """The Polars dtypes of ``schema``'s columns, in order (what Polars makes of its Arrow types)."""
+    empty = pl.from_arrow(schema.arrow_schema().empty_table())
+    assert isinstance(empty, pl.DataFrame)
+    return dict(empty.schema)
+
+
+REJECT_SCHEMA = polars_schema(schemas.load("rejects"))  # the rejects table's columns, from schemas/rejects.toml
+# What a reader's line parser reports per rejected line; the rest of REJECT_SCHEMA comes from the context.
+LINE_REJECT_SCHEMA = {c: REJECT_SCHEMA[c] for c in ("source_line", "reason_code", "reason", "raw")}
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,27 @@ def rejects_frame(
 
 def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def end_of_stream_rejects(stream: ChunkStream, ctx: ReadContext, *, empty: str) -> tuple[int, pl.DataFrame, str | None]:
+    """How a fully read stream ended, as rejects: (extra lines, rejects, the object's problem or None).
+
+    A gzip stream that breaks off leaves a cut last line (one more line, rejected) and an object-level
+    ``truncated_gzip``; a stream without a single line is ``empty_object`` with the ``empty`` message.
+    """
+    extra, frames, problem = 0, [empty_rejects()], None
+    if stream.cut_line is not None:
+        line_no, tail = stream.cut_line
+        extra = 1
+        cut = "the line is cut off where the gzip stream breaks"
+        frames.append(rejects_frame(ctx, [line_no], [reasons.TRUNCATED_LINE], [cut], [raw_text(tail)]))
+    if stream.problem is not None:
+        problem = stream.problem
+        frames.append(rejects_frame(ctx, [None], [reasons.TRUNCATED_GZIP], [problem], [None]))
+    elif stream.lines + extra == 0:
+        problem = empty
+        frames.append(rejects_frame(ctx, [None], [reasons.EMPTY_OBJECT], [problem], [None]))
+    return extra, pl.concat(frames), problem
 
 
 def rejects_from_frame(ctx: ReadContext, df: pl.DataFrame) -> pl.DataFrame:

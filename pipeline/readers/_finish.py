@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from pipeline.readers._base import ReadContext, empty_rejects, rejects_from_frame
+from pipeline.readers import reasons
+from pipeline.readers._base import LINE_REJECT_SCHEMA, ReadContext, empty_rejects, rejects_from_frame
 from pipeline.readers._typing import (
     cast_columns,
     cast_expr,
@@ -136,9 +137,7 @@ def typed_rows(
         rows = typed
         rejects = rejects_from_frame(
             ctx,
-            pl.DataFrame(
-                schema={"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}
-            ),
+            pl.DataFrame(schema=LINE_REJECT_SCHEMA),
         )
     else:
         bad = reason.is_not_null()
@@ -149,7 +148,7 @@ def typed_rows(
             ctx,
             raw_bad.select(
                 pl.col("source_line"),
-                pl.lit("bad_value").alias("reason_code"),
+                pl.lit(reasons.BAD_VALUE).alias("reason_code"),
                 reason.filter(bad).alias("reason"),
                 line_text.alias("raw"),
             ),

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipeline.readers._base import raw_text
+from pipeline.readers import reasons
+from pipeline.readers._base import LINE_REJECT_SCHEMA, raw_text
 from pipeline.storage.chunks import Chunk
-
-_REJECT_COLS = {"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}
 
 
 @dataclass
@@ -39,7 +38,9 @@ def parse_json_lines(chunk: Chunk) -> ParsedJson:
             df = _read(data)
             if df.height == n_lines:
                 lines = pl.int_range(chunk.first_line, chunk.first_line + n_lines, dtype=pl.Int64, eager=True)
-                return ParsedJson(df.with_columns(lines.alias("source_line")), pl.DataFrame(schema=_REJECT_COLS), 0)
+                return ParsedJson(
+                    df.with_columns(lines.alias("source_line")), pl.DataFrame(schema=LINE_REJECT_SCHEMA), 0
+                )
         except (pl.exceptions.PolarsError, ValueError):
             pass
     good: list[bytes] = []
@@ -54,17 +55,19 @@ def parse_json_lines(chunk: Chunk) -> ParsedJson:
         try:
             value = json.loads(line)
         except UnicodeDecodeError as exc:
-            rejects.append((num, "invalid_utf8", f"not valid UTF-8 ({exc.reason})", raw_text(line)))
+            rejects.append((num, reasons.INVALID_UTF8, f"not valid UTF-8 ({exc.reason})", raw_text(line)))
             continue
         except ValueError as exc:
-            rejects.append((num, "invalid_json", f"not valid JSON: {exc}", raw_text(line)))
+            rejects.append((num, reasons.INVALID_JSON, f"not valid JSON: {exc}", raw_text(line)))
             continue
         if not isinstance(value, dict):
-            rejects.append((num, "not_an_object", f"a JSON {type(value).__name__}, not an object", raw_text(line)))
+            rejects.append(
+                (num, reasons.NOT_AN_OBJECT, f"a JSON {type(value).__name__}, not an object", raw_text(line))
+            )
             continue
         good.append(line)
         good_lines.append(num)
     frame = _read(b"\n".join(good) + b"\n") if good else pl.DataFrame()
     frame = frame.with_columns(pl.Series("source_line", good_lines, dtype=pl.Int64)) if good else frame
-    rej = pl.DataFrame(rejects, schema=_REJECT_COLS, orient="row")
+    rej = pl.DataFrame(rejects, schema=LINE_REJECT_SCHEMA, orient="row")
     return ParsedJson(frame, rej, meta)

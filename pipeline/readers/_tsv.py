@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from pipeline.readers._base import raw_text
+from pipeline.readers import reasons
+from pipeline.readers._base import LINE_REJECT_SCHEMA, raw_text
 from pipeline.storage.chunks import polars_text
 
 
@@ -28,9 +29,6 @@ class Parsed:
     meta_lines: int
     comments: list[tuple[int, str]]  # (line, text) of `#` lines, when asked for; counted in meta_lines
     dashes: list[str] = field(default_factory=list)  # columns whose `-` is still text (see _read)
-
-
-_REJECT_COLS = {"source_line": pl.Int64, "reason_code": pl.String, "reason": pl.String, "raw": pl.String}
 
 
 def _read(block: bytes, width: int, types: dict[int, pl.DataType] | None = None, skip: int = 0) -> pl.DataFrame:
@@ -109,7 +107,7 @@ def parse_block(
     # (no bad row) skips every other test.
     if not pre_lines and not df.select(bad.any()).item():
         good = df.select([pl.col(f"c{i}").alias(names[i]) for i in range(n)] + ["source_line"])
-        return Parsed(good, pl.DataFrame(schema=_REJECT_COLS), n_lines, 0, [], [names[0], names[n - 1]])
+        return Parsed(good, pl.DataFrame(schema=LINE_REJECT_SCHEMA), n_lines, 0, [], [names[0], names[n - 1]])
     flags = df.select(blank.alias("blank"), bad.alias("bad"), pl.col("source_line"))
     found_comments: list[tuple[int, str]] = []
     if comments:
@@ -133,7 +131,7 @@ def parse_block(
         bad_mask = flags.get_column("bad") & ~blank_mask
         good_mask = ~blank_mask & ~flags.get_column("bad")
     meta = int(blank_mask.sum())
-    rejects = pl.DataFrame(pre, schema=_REJECT_COLS) if pre else pl.DataFrame(schema=_REJECT_COLS)
+    rejects = pl.DataFrame(pre, schema=LINE_REJECT_SCHEMA) if pre else pl.DataFrame(schema=LINE_REJECT_SCHEMA)
     if bad_mask.any():
         bad_lines = flags.filter(bad_mask).get_column("source_line").to_list()
         raw_lines = (block[offset:] if offset else block).split(b"\n")
@@ -144,12 +142,12 @@ def parse_block(
             recs.append(
                 {
                     "source_line": ln,
-                    "reason_code": "field_count",
+                    "reason_code": reasons.FIELD_COUNT,
                     "reason": f"line has {found} tab-separated fields; {what} declares {n}",
                     "raw": raw_text(raw),
                 }
             )
-        rejects = pl.concat([rejects, pl.DataFrame(recs, schema=_REJECT_COLS)])
+        rejects = pl.concat([rejects, pl.DataFrame(recs, schema=LINE_REJECT_SCHEMA)])
     kept = df if bool(good_mask.all()) else df.filter(good_mask)
     good = kept.select([pl.col(f"c{i}").alias(names[i]) for i in range(n)] + ["source_line"])
     return Parsed(good, rejects.sort("source_line"), n_lines, meta, found_comments, [names[0], names[n - 1]])
@@ -164,10 +162,13 @@ def _quarantine(block: bytes, first_line: int, n: int, what: str) -> tuple[bytes
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            reason = ("invalid_utf8", f"bytes {exc.start}-{exc.end} are not valid UTF-8 ({exc.reason})")
+            reason = (reasons.INVALID_UTF8, f"bytes {exc.start}-{exc.end} are not valid UTF-8 ({exc.reason})")
         else:
             if any(line.rstrip(b"\r").split(b"\t")[n:]):  # anything but empty fields after the declared ones
-                reason = ("field_count", f"line has {_field_count(line)} tab-separated fields; {what} declares {n}")
+                reason = (
+                    reasons.FIELD_COUNT,
+                    f"line has {_field_count(line)} tab-separated fields; {what} declares {n}",
+                )
         if reason is not None:
             rejects.append(
                 {"source_line": first_line + i, "reason_code": reason[0], "reason": reason[1], "raw": raw_text(line)}

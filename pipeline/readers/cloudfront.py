@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import polars as pl
 
 from pipeline import schemas
-from pipeline.readers import _json
+from pipeline.readers import _json, reasons
 from pipeline.readers._base import Batch, ReadContext, raw_text, rejects_frame, rejects_from_frame
 from pipeline.readers._finish import EPOCH_S, typed_rows
 from pipeline.readers._tsv import Parsed, parse_block
@@ -180,7 +180,7 @@ def _headerless(block: bytes, first: int, ctx: ReadContext) -> tuple[pl.DataFram
         raws.append(raw_text(line))
     n = len(nums)
     reason = "no #Fields header precedes this line, so its columns cannot be named"
-    return rejects_frame(ctx, nums, ["no_header"] * n, [reason] * n, raws), meta
+    return rejects_frame(ctx, nums, [reasons.NO_HEADER] * n, [reason] * n, raws), meta
 
 
 def read_v2_json(stream: ChunkStream, ctx: ReadContext) -> Iterator[Batch]:

@@ -35,10 +35,12 @@ import pyarrow.json as pa_json
 
 from pipeline import schemas
 from pipeline.errors import SchemaError
+from pipeline.readers import reasons
 from pipeline.readers._base import (
     Batch,
     ReadContext,
     empty_rejects,
+    polars_schema,
     raw_text,
     rejects_frame,
     rejects_from_frame,
@@ -127,13 +129,6 @@ def _layout() -> _Layout:
     return _Layout(schema, top, http, record(True), record(False), polars_schema(schema))
 
 
-def polars_schema(schema: schemas.Schema) -> dict[str, pl.DataType]:
-    """The Polars dtypes of ``schema``'s columns, in order (what Polars makes of its Arrow types)."""
-    empty = pl.from_arrow(schema.arrow_schema().empty_table())
-    assert isinstance(empty, pl.DataFrame)
-    return dict(empty.schema)
-
-
 def schema_columns(df: pl.DataFrame, schema: schemas.Schema) -> pl.DataFrame:
     """``df`` with exactly ``schema``'s columns, in order and typed: missing ones become typed nulls."""
     target = _layout().polars if schema.name == TABLE else polars_schema(schema)
@@ -207,7 +202,7 @@ def _read_chunk(data: bytes, first_line: int, ctx: ReadContext) -> Batch:
                 texts.append(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
                 reason = f"line is not valid UTF-8: byte 0x{raw[exc.start]:02x} at offset {exc.start}"
-                rejects.add(first_line + i, "invalid_utf8", reason, raw)
+                rejects.add(first_line + i, reasons.INVALID_UTF8, reason, raw)
                 texts.append(None)
         lines = pl.DataFrame(
             {"source_line": range(first_line, first_line + n_lines), "text": texts},
@@ -280,9 +275,9 @@ def _load(text: str) -> tuple[dict[str, Any] | None, str, str]:
         return obj, code, reason
     ts = obj.get("timestamp")
     if ts is None:
-        return None, "missing_field", "record has no timestamp"
+        return None, reasons.MISSING_FIELD, "record has no timestamp"
     if _as_int(ts, -(1 << 63), (1 << 63) - 1) is None:
-        return None, "bad_value", f"timestamp {_short(ts)} is not an integer count of epoch milliseconds"
+        return None, reasons.BAD_VALUE, f"timestamp {_short(ts)} is not an integer count of epoch milliseconds"
     return obj, "", ""
 
 
@@ -291,14 +286,14 @@ def _decode(text: str) -> tuple[dict[str, Any] | None, str, str]:
     try:
         obj = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
-        return None, "invalid_json", "line is nested too deeply to parse"
+        return None, reasons.INVALID_JSON, "line is nested too deeply to parse"
     except json.JSONDecodeError as exc:
-        return None, "invalid_json", f"line is not valid JSON: {exc.msg} at column {exc.colno}"
+        return None, reasons.INVALID_JSON, f"line is not valid JSON: {exc.msg} at column {exc.colno}"
     except ValueError as exc:
-        return None, "invalid_json", f"line is not valid JSON: {exc}"
+        return None, reasons.INVALID_JSON, f"line is not valid JSON: {exc}"
     if not isinstance(obj, dict):
         kind = _KINDS.get(type(obj), "a number")
-        return None, "not_an_object", f"line is JSON {kind}, not an object (WAF writes one object per line)"
+        return None, reasons.NOT_AN_OBJECT, f"line is JSON {kind}, not an object (WAF writes one object per line)"
     return obj, "", ""
 
 
@@ -578,7 +573,7 @@ def _typed_rows(
     usable = ms.is_not_null() & (ms >= _TS_MIN_MS) & (ms < _TS_MAX_MS)
     rejected = df.filter(~usable).select(
         "source_line",
-        reason_code=pl.when(ms.is_null()).then(pl.lit("missing_field")).otherwise(pl.lit("bad_value")),
+        reason_code=pl.when(ms.is_null()).then(pl.lit(reasons.MISSING_FIELD)).otherwise(pl.lit(reasons.BAD_VALUE)),
         reason=pl.when(ms.is_null())
         .then(pl.lit("record has no timestamp"))
         .otherwise(pl.format("timestamp {} is not epoch milliseconds between 2000-01-01 and 2100-01-01", ms)),
