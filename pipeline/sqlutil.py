@@ -16,6 +16,21 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def sql_value(value: object) -> str:
+    """A SQL literal for a value shown to a person in a command to re-run (never for running: bind instead)."""
+    from datetime import UTC, datetime
+
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return f"TIMESTAMPTZ '{value.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}'"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return sql_literal(str(value))
+
+
 def sql_literal(text: str) -> str:
     """``text`` as a SQL string literal (single quotes doubled); NUL is refused, as no SQL text holds it."""
     if "\x00" in text:

@@ -88,9 +88,9 @@ def tiny_query(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     sql_dir.mkdir()
     (sql_dir / "status-count.sql").write_text(TINY_QUERY, encoding="utf-8")
     monkeypatch.setattr(resources, "SQL_DIR", sql_dir)
-    queries.catalog.cache_clear()
+    queries.all_queries.cache_clear()
     yield sql_dir
-    queries.catalog.cache_clear()
+    queries.all_queries.cache_clear()
 
 
 # --- cutting input into statements -----------------------------------------------------------------

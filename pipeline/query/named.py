@@ -169,7 +169,21 @@ def parse(path: Path) -> NamedQuery:
 
 @functools.cache
 def all_queries() -> dict[str, NamedQuery]:
+    """The analyses: ``sql/*.sql``, what ``edgelake query`` lists and runs."""
     return {q.name: q for q in (parse(p) for p in sorted(resources.SQL_DIR.glob("*.sql")))}
+
+
+@functools.cache
+def report_queries() -> dict[str, NamedQuery]:
+    """The reports' own queries: ``sql/reports/*.sql``, declared and checked like the analyses."""
+    return {q.name: q for q in (parse(p) for p in sorted((resources.SQL_DIR / "reports").glob("*.sql")))}
+
+
+def report_query(name: str) -> NamedQuery:
+    found = report_queries().get(name)
+    if found is None:
+        raise QueryError(f"no report query named {name!r} in {resources.SQL_DIR / 'reports'}")
+    return found
 
 
 def get(name: str) -> NamedQuery:

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 
+from pipeline.sqlutil import sql_value
 from pipeline.times import parse_instant
 
 
@@ -79,24 +80,20 @@ def analysis(name: str, lake: str, params: Mapping[str, Any]) -> tuple[list[dict
     return frame.to_dicts(), query_command(name, lake, clean)
 
 
-def _sql_literal(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, datetime):
-        return f"TIMESTAMPTZ '{iso(value)}'"
-    if isinstance(value, int | float):
-        return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def sql_rows(
-    con: duckdb.DuckDBPyConnection, lake: str, sql: str, params: Mapping[str, Any]
+    con: duckdb.DuckDBPyConnection, lake: str, name: str, params: Mapping[str, Any]
 ) -> tuple[list[dict[str, Any]], str]:
-    """Rows of a read-only query with ``$name`` parameters, and the ``edgelake sql`` command to re-run it."""
-    from pipeline.query.views import query
+    """Rows of the report query ``sql/reports/<name>.sql``, and the ``edgelake sql`` command that re-runs it.
 
-    used = {k: v for k, v in params.items() if f"${k}" in sql}
-    table = query(con, sql, used)
-    shown = re.sub(r"\$([a-z_]+)", lambda m: _sql_literal(used.get(m.group(1))), " ".join(sql.split()))
+    The query runs with its parameters bound; the command shows them as literals, so it can be pasted.
+    """
+    from pipeline.query.named import report_query
+    from pipeline.query.views import run_named
+
+    named = report_query(name)
+    bound = named.bind(params)
+    table = run_named(con, named, bound)
+    body = " ".join(line for line in named.sql.splitlines() if not line.lstrip().startswith("--"))
+    shown = re.sub(r"\$([a-z_]+)", lambda m: sql_value(bound.get(m.group(1))), " ".join(body.split()))
     cmd = " ".join(shell_quote(p) for p in ["edgelake", "sql", shown, "--lake", lake])
     return table.to_pylist(), cmd

@@ -30,30 +30,6 @@ MEANING = {
     "no_config": "no distribution config ingested: origin is the Host header",
 }
 
-_FAILURE_SQL = """
-SELECT date_trunc('minute', timestamp) AS minute, category, count(*) AS requests
-FROM failures($log, $start, $end, $distribution)
-GROUP BY ALL ORDER BY minute, category
-"""
-_WHERE = (
-    "FROM edge_requests WHERE log = $log AND timestamp >= $start AND timestamp < $end "
-    "AND ($distribution IS NULL OR distribution_id = $distribution)"
-)
-_URIS_SQL = f"""
-SELECT uri_stem AS uri, count(*) AS requests, count(*) FILTER (WHERE status >= 500) AS status_5xx,
-    count(*) FILTER (WHERE status = 429) AS status_429,
-    count(*) FILTER (WHERE status BETWEEN 400 AND 499 AND status <> 429) AS other_4xx,
-    count(DISTINCT client_ip) AS clients
-{_WHERE} GROUP BY ALL ORDER BY requests DESC, uri LIMIT 15
-"""
-_IPS_SQL = f"""
-SELECT client_ip, count(*) AS requests, count(DISTINCT uri_stem) AS distinct_uris,
-    count(*) FILTER (WHERE status >= 500) AS status_5xx, count(*) FILTER (WHERE status = 429) AS status_429,
-    count(*) FILTER (WHERE status BETWEEN 400 AND 499 AND status <> 429) AS other_4xx,
-    mode(user_agent) AS user_agent
-{_WHERE} GROUP BY ALL ORDER BY requests DESC, client_ip LIMIT 15
-"""
-
 
 def _num(key: str, label: str, fmt: Any = None) -> Col:
     return Col(key, label, fmt, numeric=True)
@@ -193,9 +169,9 @@ def build(
     sql_params = {"log": LOG, "start": start, "end": end, "distribution": distribution}
     con = connect(lake)
     try:
-        fail_minutes, fail_cmd = sql_rows(con, lake, _FAILURE_SQL, sql_params)
-        uris, uris_cmd = sql_rows(con, lake, _URIS_SQL, sql_params)
-        ips, ips_cmd = sql_rows(con, lake, _IPS_SQL, sql_params)
+        fail_minutes, fail_cmd = sql_rows(con, lake, "incident-failures-per-minute", sql_params)
+        uris, uris_cmd = sql_rows(con, lake, "incident-top-uris", sql_params)
+        ips, ips_cmd = sql_rows(con, lake, "incident-top-clients", sql_params)
     finally:
         con.close()
     mix, mix_cmd = analysis("status-mix", lake, base)

@@ -33,54 +33,17 @@ PHASES = (  # the rollout discipline (seed reference, section 6)
     ("5. Tune", "per-rule overrides", "New false positives over time", "Steady state"),
 )
 
-_SAMPLE_SELECT = """
-SELECT w.timestamp, w.client_ip, w.country, w.http_method AS method, w.uri, w.args,
-    list_filter(w.headers, lambda h: lower(h.name) = 'user-agent')[1].value AS user_agent,
-    w.action AS waf_action,
-    (SELECT min(c.sc_status) FROM cloudfront c WHERE c.x_edge_request_id = w.request_id) AS cloudfront_status
-FROM waf w WHERE """
-_MATCHED_WEBACL = (
-    "(w.terminating_rule_id = $rule_id OR "
-    "list_contains(list_transform(w.non_terminating_matching_rules, lambda r: r.rule_id), $rule_id))"
-)
-_MATCHED_GROUP = (
-    "len(list_filter(w.rule_group_list, lambda g: g.rule_group_id = $rule_group AND ("
-    "g.terminating_rule.rule_id = $rule_id "
-    "OR list_contains(list_transform(g.non_terminating_matching_rules, lambda r: r.rule_id), $rule_id) "
-    "OR list_contains(list_transform(g.excluded_rules, lambda e: e.rule_id), $rule_id)))) > 0"
-)
-# one request per client (the first), so the samples show different people, not one client's retries
-_SAMPLE_TAIL = (
-    " QUALIFY row_number() OVER (PARTITION BY w.client_ip ORDER BY w.timestamp, w.request_id) = 1 "
-    "ORDER BY w.timestamp, w.request_id LIMIT 5"
-)
-
-
-def samples_sql(rule_group: str, window: Window, distribution: str | None) -> str:
-    """SQL for up to five requests a rule matched (bound: $start $end $distribution $rule_group $rule_id)."""
-    where = [_MATCHED_WEBACL if rule_group == "webacl" else _MATCHED_GROUP]
-    if window.start is not None:
-        where.append("w.timestamp >= $start")
-    if window.end is not None:
-        where.append("w.timestamp < $end")
-    if distribution is not None:
-        where.append("w.http_source_id = $distribution")
-    return _SAMPLE_SELECT + " AND ".join(where) + _SAMPLE_TAIL
-
 
 def _acl_context(
     con: Any, web_acl: str | None, distribution: str | None, window: Window
 ) -> tuple[str | None, str | None, list[ex.AclRule]]:
     """(web ACL label, distribution filter, its rules) for ``--web-acl`` NAME_OR_ARN (or the only one)."""
-    from pipeline.query.views import query
+    from pipeline.query.named import report_query
+    from pipeline.query.views import run_named
 
-    rules = query(con, "SELECT * FROM web_acl_rules ORDER BY web_acl_name, priority").to_pylist()
-    seen = query(
-        con,
-        "SELECT webacl_id, http_source_id, count(*) AS n FROM waf WHERE ($start IS NULL OR "
-        "timestamp >= $start) AND ($end IS NULL OR timestamp < $end) GROUP BY ALL ORDER BY ALL",
-        {"start": window.start, "end": window.end},
-    ).to_pylist()
+    rules = run_named(con, report_query("waf-web-acl-rules"), {}).to_pylist()
+    seen_query = report_query("waf-web-acls-seen")
+    seen = run_named(con, seen_query, seen_query.bind({"start": window.start, "end": window.end})).to_pylist()
     arns = sorted(
         {str(r["webacl_id"]) for r in seen if r["webacl_id"]}
         | {str(r["web_acl_arn"]) for r in rules if r.get("web_acl_arn")}
@@ -362,7 +325,7 @@ def build(
             samples, samples_cmd = sql_rows(
                 con,
                 lake,
-                samples_sql(str(r["rule_group"]), window, dist),
+                "waf-rule-samples",
                 {
                     "start": window.start,
                     "end": window.end,
