@@ -60,7 +60,7 @@ lock:
 
 demo: setup
 	rm -rf $(DEMO_LAKE) out/scenario-lake out/scenario-data
-	$(BIN)/python -m pipeline.scenario.demo --lake $(DEMO_LAKE)
+	$(BIN)/python -m pipeline.demo --lake $(DEMO_LAKE)
 
 # The concurrent-writer tests, ten times in a row: a race that passes once by luck fails here.
 race: setup

@@ -34,7 +34,7 @@ from s3server import S3Server
 from pipeline.errors import LakeError
 from pipeline.lake import Lake
 from pipeline.lake.concurrency import is_conflict, retry_conflicts
-from pipeline.storage import fs as inputs
+from pipeline.storage import fs as storage_fs
 
 EDGELAKE = Path(sys.executable).parent / "edgelake"
 DAYS = ("2024-03-01", "2024-03-02")  # long past: compaction with --older-than 0 takes them
@@ -382,11 +382,11 @@ def test_everybody_at_once_on_local_disk(tmp_path: Path) -> None:
 @pytest.fixture
 def proxy(s3_env: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     with FaultProxy(s3_env.endpoint_url, lifetime=300) as px:
-        inputs._s3.cache_clear()
+        storage_fs._s3.cache_clear()
         try:
             yield px
         finally:
-            inputs._s3.cache_clear()
+            storage_fs._s3.cache_clear()
 
 
 @pytest.mark.s3

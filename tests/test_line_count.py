@@ -1,10 +1,10 @@
-"""The stream's own line count, which reconciliation checks every parser against (pipeline/inputs.py)."""
+"""The stream's own line count, which reconciliation checks every parser against (pipeline/storage/chunks.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.storage import fs as inputs
+from pipeline.storage import chunks
 
 CASES = [
     b"a\tb\n\n\nc\n",  # blank lines are lines
@@ -22,5 +22,5 @@ CASES = [
 
 @pytest.mark.parametrize("data", CASES, ids=range(len(CASES)))
 def test_count_lines_counts_newlines(data: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(inputs, "_COUNT_WITH_POLARS", 0)  # every size through the fast path
-    assert inputs.count_lines(data) == data.count(b"\n")
+    monkeypatch.setattr(chunks, "_COUNT_WITH_POLARS", 0)  # every size through the fast path
+    assert chunks.count_lines(data) == data.count(b"\n")

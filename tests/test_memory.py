@@ -34,7 +34,7 @@ def test_pool_workers_get_the_setting_from_their_environment():
     # environment carries it, and this process's environment is left as it was.
     code = (
         "import os\n"
-        "from pipeline import pool\n"
+        "from pipeline.ingest import pool\n"
         "if __name__ == '__main__':\n"
         "    before = os.environ.get('MALLOC_ARENA_MAX')\n"
         "    p = pool.new_pool(1)\n"

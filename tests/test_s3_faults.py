@@ -30,7 +30,7 @@ from s3server import S3Server
 from pipeline.errors import UsageError
 from pipeline.ingest import IngestSummary, ingest
 from pipeline.lake import Lake
-from pipeline.storage import fs as inputs
+from pipeline.storage import fs as storage_fs
 from pipeline.storage.fs import delta_storage_options
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -111,11 +111,11 @@ def proxy(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[Faul
         monkeypatch.setenv(name, value)
     with FaultProxy(s3_server.endpoint_url, lifetime=120) as px:
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", px.endpoint_url)
-        inputs._s3.cache_clear()  # s3fs instances are cached per endpoint; retry settings come from the env
+        storage_fs._s3.cache_clear()  # s3fs instances are cached per endpoint; retry settings come from the env
         try:
             yield px
         finally:
-            inputs._s3.cache_clear()
+            storage_fs._s3.cache_clear()
 
 
 def _assert_same_lake(lake_uri: str, clean: Clean) -> None:
@@ -135,7 +135,7 @@ def test_retry_settings_follow_the_aws_environment(monkeypatch: pytest.MonkeyPat
     for name in (*FAST_RETRIES, "AWS_RETRY_MODE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
-    defaults = inputs.storage_options()["config_kwargs"]
+    defaults = storage_fs.storage_options()["config_kwargs"]
     assert defaults == {
         "retries": {"total_max_attempts": 8, "mode": "adaptive"},
         "connect_timeout": 5,
@@ -153,7 +153,7 @@ def test_retry_settings_follow_the_aws_environment(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AWS_RETRY_MODE", "standard")
     monkeypatch.setenv("EDGELAKE_S3_READ_TIMEOUT", "2.5")
     monkeypatch.setenv("EDGELAKE_S3_RETRY_TIMEOUT", "15")
-    assert inputs.storage_options()["config_kwargs"] == {
+    assert storage_fs.storage_options()["config_kwargs"] == {
         "retries": {"total_max_attempts": 3, "mode": "standard"},
         "connect_timeout": 5,
         "read_timeout": 2.5,
@@ -162,11 +162,11 @@ def test_retry_settings_follow_the_aws_environment(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "many")
     with pytest.raises(UsageError, match="AWS_MAX_ATTEMPTS"):
-        inputs.storage_options()
+        storage_fs.storage_options()
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("AWS_RETRY_MODE", "eager")
     with pytest.raises(UsageError, match="AWS_RETRY_MODE"):
-        inputs.storage_options()
+        storage_fs.storage_options()
 
 
 # --- the proxy itself ------------------------------------------------------------------------------
