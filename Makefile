@@ -64,7 +64,7 @@ demo: setup
 
 # The concurrent-writer tests, ten times in a row: a race that passes once by luck fails here.
 race: setup
-	@for i in 1 2 3 4 5 6 7 8 9 10; do echo "== race run $$i"; $(BIN)/pytest -q -p no:cacheprovider tests/test_concurrency.py || exit 1; done
+	@for i in 1 2 3 4 5 6 7 8 9 10; do echo "== race run $$i"; $(BIN)/pytest -q -p no:cacheprovider tests/lake/test_concurrency.py || exit 1; done
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import hypothesis
 import pytest
-
-# ================================================================================================
-# S3 (SeaweedFS) fixtures — owned by tests/test_s3.py; the server itself lives in tests/s3server.py.
-# Tests using them must carry @pytest.mark.s3.
-# ================================================================================================
 import s3server  # tests/ is on sys.path (pytest's rootdir-relative conftest import)
 from s3server import S3Server
+
+
+# ================================================================================================
+# Sample inputs — the files under data/samples/, one path for every test (tests/helpers.py holds it).
+# ================================================================================================
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """``data/samples``: every source and format variant, the bad-input corpus, AWS's documented examples."""
+    from helpers import SAMPLES
+
+    assert SAMPLES.is_dir(), f"the sample inputs are missing: {SAMPLES}"
+    return SAMPLES
+
+
+# ================================================================================================
+# S3 (SeaweedFS) fixtures — owned by tests/ingest/test_s3.py; the server itself lives in tests/s3server.py.
+# Tests using them must carry @pytest.mark.s3.
+# ================================================================================================
 
 
 @pytest.fixture(scope="session")

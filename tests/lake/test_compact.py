@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,7 +25,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from helpers import CF_FIELDS_33, cf_record, gz, sql, w3c_text, write
+from helpers import CF_FIELDS_33, EDGELAKE, SAMPLES, cf_record, gz, sql, w3c_text, write
 
 from pipeline.compact import CompactSummary, compact
 from pipeline.errors import UsageError
@@ -35,8 +34,6 @@ from pipeline.ingest.unit import object_app_id
 from pipeline.lake import Lake
 from pipeline.times import parse_duration
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
-EDGELAKE = Path(sys.executable).parent / "edgelake"
 NOW = datetime(2024, 3, 5, 12, 0, tzinfo=UTC)  # "today" is 2024-03-05
 OLD_DAYS = ("2024-03-01", "2024-03-02")  # more than 2 days old on NOW: compacted
 YOUNG_DAYS = ("2024-03-04", "2024-03-05")  # yesterday and today: left to the writers

@@ -11,12 +11,13 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from pipeline import resources
 from pipeline.errors import QueryError
 from pipeline.query.named import all_queries, parse, report_queries
 
-REPORTS = Path(__file__).resolve().parent.parent / "pipeline" / "reports"
+REPORTS = ROOT / "pipeline" / "reports"
 
 
 def test_every_analysis_and_report_query_loads() -> None:

@@ -16,15 +16,14 @@ import http.client
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 import pytest
 from faultproxy import FaultProxy
+from helpers import EDGELAKE, SAMPLES
 from s3server import S3Server
 
 from pipeline.errors import UsageError
@@ -33,8 +32,6 @@ from pipeline.lake import Lake
 from pipeline.storage import fs as storage_fs
 from pipeline.storage.fs import delta_storage_options
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
-EDGELAKE = Path(sys.executable).parent / "edgelake"
 # sample file -> object key under the input prefix (gzipped on upload unless already)
 UPLOADS = {
     "aws-docs/EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9": "logs/EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9.gz",

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,7 +27,7 @@ import polars as pl
 import pytest
 from deltalake.exceptions import CommitFailedError
 from faultproxy import FaultProxy
-from helpers import CF_FIELDS_33, REALTIME, cf_record, gz, w3c_text, write
+from helpers import CF_FIELDS_33, EDGELAKE, REALTIME, cf_record, gz, w3c_text, write
 from s3server import S3Server
 
 from pipeline.errors import LakeError
@@ -36,7 +35,6 @@ from pipeline.lake import Lake
 from pipeline.lake.concurrency import is_conflict, retry_conflicts
 from pipeline.storage import fs as storage_fs
 
-EDGELAKE = Path(sys.executable).parent / "edgelake"
 DAYS = ("2024-03-01", "2024-03-02")  # long past: compaction with --older-than 0 takes them
 RECORDS = 3  # requests per object; each object also has one garbage line
 GARBAGE = "this line is not a log record\n"

@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from helpers import examples
+from helpers import SAMPLES, examples
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -21,8 +21,8 @@ from pipeline.readers._base import Batch, ReadContext, empty_rejects
 from pipeline.readers.waf import read_waf
 from pipeline.storage.chunks import ChunkStream
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "waf"
-CF_SAMPLE = SAMPLES / "111122223333_waflogs_cloudfront_edge-acl_20250314T1205Z_7c4e1b9a.log.gz"
+WAF_SAMPLES = SAMPLES / "waf"
+CF_SAMPLE = WAF_SAMPLES / "111122223333_waflogs_cloudfront_edge-acl_20250314T1205Z_7c4e1b9a.log.gz"
 TS = 1_741_953_900_000  # 2025-03-14T12:05:00Z
 
 
@@ -118,7 +118,7 @@ def test_poison_lines_send_the_chunk_down_the_careful_route(tmp_path: Path, monk
 
 # --- AWS documentation records ----------------------------------------------------------------------------
 def test_aws_doc_examples_typed_values() -> None:
-    rows, rejects = collect(read_path(SAMPLES / "aws-docs.jsonl"))
+    rows, rejects = collect(read_path(WAF_SAMPLES / "aws-docs.jsonl"))
     assert rejects.height == 0
     assert rows.get_column("source_line").to_list() == [1, 2, 3, 4, 5, 6]
     assert rows.get_column("unmodeled").null_count() == 6
@@ -181,8 +181,8 @@ def test_aws_doc_examples_typed_values() -> None:
 
 
 def test_aws_rate_based_example_is_rejected_and_its_string_window_read(tmp_path: Path) -> None:
-    text = (SAMPLES / "aws-docs-invalid.jsonl").read_text(encoding="utf-8")
-    rows, rejects = collect(read_path(SAMPLES / "aws-docs-invalid.jsonl"))
+    text = (WAF_SAMPLES / "aws-docs-invalid.jsonl").read_text(encoding="utf-8")
+    rows, rejects = collect(read_path(WAF_SAMPLES / "aws-docs-invalid.jsonl"))
     assert rows.height == 0
     assert rejects.select("source_line", "reason_code").rows() == [(1, "invalid_json")]
     assert rejects.item(0, "raw") == text.rstrip("\n")
@@ -520,7 +520,7 @@ def test_one_batch_per_chunk(tmp_path: Path, chunk_bytes: int) -> None:
     ]
 
 
-_DOC_LINES = (SAMPLES / "aws-docs.jsonl").read_bytes().splitlines()
+_DOC_LINES = (WAF_SAMPLES / "aws-docs.jsonl").read_bytes().splitlines()
 _any_line = st.one_of(
     st.sampled_from(_DOC_LINES),
     st.binary(max_size=60).map(lambda b: b.replace(b"\n", b" ")),

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from browser import BrowserMissing, chromium_path, open_page
-from helpers import CF_FIELDS_33, EDGELAKE, aws_encode, cf_record, gz, w3c_text
+from helpers import CF_FIELDS_33, EDGELAKE, ROOT, aws_encode, cf_record, gz, w3c_text
 
 from pipeline.analyses import run
 from pipeline.ingest import IngestOptions, ingest
@@ -35,7 +35,7 @@ from pipeline.reports import assets, incident_document, waf_rollout_document
 from pipeline.reports.html import Document, script_json
 from pipeline.scenario import generate
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = ROOT / "tests" / "artifacts"
 START, END = "2025-03-14T19:45:00Z", "2025-03-14T20:45:00Z"
 HOSTILE_URI = "/comments/<script>document.title='pwned-uri'</script>"
 HOSTILE_UA = '"><img src=x onerror="document.title=\'pwned-ua\';alert(4)">'

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+
+from helpers import ROOT
 
 from pipeline.readers import reasons
 from pipeline.schemas import load
 
-PIPELINE = Path(__file__).resolve().parent.parent / "pipeline"
+PIPELINE = ROOT / "pipeline"
 
 
 def test_every_reason_code_is_documented_once_and_every_documented_code_exists() -> None:

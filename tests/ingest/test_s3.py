@@ -11,7 +11,6 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from helpers import AWS_DOCS, EDGELAKE, EXPECTED
 from s3server import S3Server
 
 from pipeline.ingest import IngestOptions, IngestSummary, ingest
@@ -27,8 +27,7 @@ from pipeline.query.views import connect
 
 pytestmark = pytest.mark.s3
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples" / "aws-docs"
-EXPECTED = json.loads((Path(__file__).resolve().parent / "expected" / "aws_docs.json").read_text())["files"]
+EXPECTED_FILES = json.loads((EXPECTED / "aws_docs.json").read_text())["files"]
 LEGACY_2019 = "EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9"
 LEGACY_2014 = "EMLARXS9EXAMPLE.2014-11-14-20.RT4KCN4SGK9"
 V2 = "v2-example.json"
@@ -39,7 +38,6 @@ UPLOADS = {
     V2: (f"v2/2024/11/14/{V2}.gz", True),  # nested deeper: a prefix is listed recursively
 }
 DIST = "EMLARXS9EXAMPLE"
-EDGELAKE = Path(sys.executable).parent / "edgelake"
 
 
 def _row_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -50,7 +48,7 @@ def _expected_rows(files: tuple[str, ...] = tuple(UPLOADS)) -> list[tuple[Any, .
     """(edge location, timestamp, distribution id, sc_bytes) of every data line, sorted."""
     out = []
     for name in files:
-        for row in EXPECTED[name]["rows"].values():
+        for row in EXPECTED_FILES[name]["rows"].values():
             out.append(
                 (
                     row["x_edge_location"],
@@ -63,8 +61,8 @@ def _expected_rows(files: tuple[str, ...] = tuple(UPLOADS)) -> list[tuple[Any, .
 
 
 ALL_ROWS = len(_expected_rows())
-DATA_LINES = {name: len(EXPECTED[name]["rows"]) for name in UPLOADS}
-HEADER_LINES = sum(EXPECTED[name]["header_lines"] for name in UPLOADS)
+DATA_LINES = {name: len(EXPECTED_FILES[name]["rows"]) for name in UPLOADS}
+HEADER_LINES = sum(EXPECTED_FILES[name]["header_lines"] for name in UPLOADS)
 
 
 def _upload(server: S3Server, bucket: str, prefix: str = "logs") -> dict[str, str]:
@@ -72,7 +70,7 @@ def _upload(server: S3Server, bucket: str, prefix: str = "logs") -> dict[str, st
     fs = server.filesystem()
     uris = {}
     for name, (key, compress) in UPLOADS.items():
-        data = (SAMPLES / name).read_bytes()
+        data = (AWS_DOCS / name).read_bytes()
         fs.pipe(f"{bucket}/{prefix}/{key}", gzip.compress(data) if compress else data)
         uris[name] = f"s3://{bucket}/{prefix}/{key}"
     return uris
@@ -176,7 +174,7 @@ def test_rerun_on_s3_lake_adds_nothing_and_a_changed_object_is_replaced(s3_env: 
     assert _sql(lake_uri, "SELECT count(*) FROM manifest") == [(len(UPLOADS),)]
 
     # a new version of one object (new ETag): its old rows go, its new rows come, the others stay
-    lines = (SAMPLES / LEGACY_2019).read_bytes().splitlines(keepends=True)
+    lines = (AWS_DOCS / LEGACY_2019).read_bytes().splitlines(keepends=True)
     keep = 2 + 3  # the two header lines and the first three data lines
     s3_env.filesystem().pipe(uris[LEGACY_2019].removeprefix("s3://"), gzip.compress(b"".join(lines[:keep])))
     third = ingest([prefix], lake_uri)

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from helpers import CF_FIELDS_33, cf_record, w3c_text, write
+from helpers import CF_FIELDS_33, ROOT, cf_record, w3c_text, write
 from polars.testing import assert_frame_equal
 
 from pipeline.analyses import run
@@ -29,7 +29,6 @@ from pipeline.ingest import ingest
 from pipeline.query import named as queries
 from pipeline.query.views import connect
 
-ROOT = Path(__file__).resolve().parent.parent
 DIST, SMALL_DIST = "E2QWRUHAPOMQZL", "E3SMALLDIST001"
 T0 = int(datetime(2025, 3, 14, 12, 0, tzinfo=UTC).timestamp())  # a 5-minute clock boundary every 300 s
 T0_MS = T0 * 1000

@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from helpers import read
+from helpers import ROOT, read
 
 from pipeline.errors import UsageError
 from pipeline.ingest import IngestOptions, IngestSummary, ingest
@@ -34,7 +34,7 @@ from pipeline.scenario.logs import RT_FIELDS
 
 SCALE = 0.05  # ~12,500 requests: every planted fact is present, ingest stays quick
 SEED = 11
-PACKAGE = Path(__file__).resolve().parent.parent / "pipeline" / "scenario"
+PACKAGE = ROOT / "pipeline" / "scenario"
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from helpers import SAMPLES
 from pipeline.crashpoints import POINTS
 from pipeline.lake import Lake
 
-ROOT = Path(__file__).resolve().parent.parent
 INPUTS = [
     SAMPLES / "aws-docs" / "EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9",
     SAMPLES / "aws-docs" / "EMLARXS9EXAMPLE.2014-11-14-20.RT4KCN4SGK9",

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from typing import Any
 
 import polars as pl
 import pytest
+from helpers import EDGELAKE, SAMPLES
 
 from pipeline.analyses import run as run_query
 from pipeline.errors import UsageError
@@ -34,12 +34,11 @@ from pipeline.query.views import connect
 from pipeline.readers.realtime import load_fields
 from pipeline.times import parse_duration
 
-REALTIME = Path(__file__).resolve().parent.parent / "data" / "samples" / "realtime"
+REALTIME = SAMPLES / "realtime"
 CONFIG = str(REALTIME / "realtime-config.json")
 FIELDS = load_fields(CONFIG)
 SAMPLE = gzip.decompress(next(REALTIME.rglob("*.gz")).read_bytes()).decode().splitlines()
 DIST = "EDFDVBD6EXAMPLE"
-EDGELAKE = Path(sys.executable).parent / "edgelake"
 BASE = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 BAD = "this is not a real-time log record"
 

@@ -6,12 +6,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
+from helpers import ROOT
 
 from pipeline.ingest import ingest
 from pipeline.lake import Lake
 
 V2 = (
-    Path(__file__).resolve().parent.parent
+    ROOT
     / "data"
     / "samples"
     / "cloudfront"

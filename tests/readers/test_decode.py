@@ -7,14 +7,13 @@ from urllib.parse import unquote_to_bytes
 
 import polars as pl
 import pytest
+from helpers import SAMPLES
 
 from pipeline.ingest import IngestOptions, ingest
 from pipeline.lake import Lake
 from pipeline.readers import _finish
 from pipeline.readers.decode import url_decode
 from pipeline.readers.realtime import load_fields
-
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 
 
 def _reference(value: str | None) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 import pytest
-from helpers import examples
+from helpers import SAMPLES, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -24,7 +24,6 @@ from pipeline.readers.distribution import (
 from pipeline.readers.registry import detect
 from pipeline.readers.webacl import read_web_acl
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 DIST_FILE = SAMPLES / "distribution" / "E2EXAMPLE1.get-distribution.json"
 CONFIG_FILE = SAMPLES / "distribution" / "E3EXAMPLE2.get-distribution-config.json"
 ACL_FILE = SAMPLES / "webacl" / "edgelake-www.get-web-acl.json"

@@ -12,12 +12,12 @@ import io
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
 import pytest
+from helpers import EDGELAKE, ROOT
 
 from pipeline import resources, schemas
 from pipeline.console.app import Console, history_path, main
@@ -25,8 +25,7 @@ from pipeline.console.sqltext import is_complete, mask, one_line, split_sql
 from pipeline.ingest import ingest
 from pipeline.query import named as queries
 
-ROOT = Path(__file__).resolve().parent.parent
-EDGELAKE = str(Path(sys.executable).parent / "edgelake")
+EDGELAKE_CMD = str(EDGELAKE)
 STATUS_TABLE = [
     "sc_status | n",
     "----------+--",
@@ -335,7 +334,7 @@ def test_script_mode_exit_status(lake: str) -> None:
     assert main(lake, stdin=io.StringIO(STATUS_SQL + "\n"), stdout=out, stderr=err) == 0
     assert out.getvalue().splitlines() == STATUS_TABLE
     good = subprocess.run(
-        [EDGELAKE, "console", "--lake", lake],
+        [EDGELAKE_CMD, "console", "--lake", lake],
         input="SELECT 41 + 1 AS answer;\n",
         capture_output=True,
         text=True,
@@ -343,7 +342,7 @@ def test_script_mode_exit_status(lake: str) -> None:
     )
     assert (good.returncode, good.stdout, good.stderr) == (0, "answer\n------\n42    \n(1 row)\n", "")
     bad = subprocess.run(
-        [EDGELAKE, "console", "--lake", lake],
+        [EDGELAKE_CMD, "console", "--lake", lake],
         input="SELECT 1 AS ok;\nDROP VIEW waf;\n",
         capture_output=True,
         text=True,
@@ -362,7 +361,7 @@ def test_terminal_session_end_to_end(lake: str, tmp_path: Path) -> None:
 
     def spawn() -> pexpect.spawn:
         child = pexpect.spawn(
-            EDGELAKE, ["console", "--lake", lake], env=env, encoding="utf-8", timeout=30, dimensions=(40, 120)
+            EDGELAKE_CMD, ["console", "--lake", lake], env=env, encoding="utf-8", timeout=30, dimensions=(40, 120)
         )
         child.expect("Ctrl-D quits")
         child.expect("edgelake>")

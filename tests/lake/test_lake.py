@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
+from helpers import SAMPLES
 
 from pipeline.errors import QueryError
 from pipeline.ingest import IngestOptions, ingest
@@ -21,7 +22,6 @@ from pipeline.query.views import connect, query
 from pipeline.schemas import Schema
 from pipeline.schemas import load as load_schema
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 DOCS = SAMPLES / "aws-docs"
 LEGACY_33 = DOCS / "EMLARXS9EXAMPLE.2019-11-14-20.RT4KCN4SGK9"
 LEGACY_24 = DOCS / "EMLARXS9EXAMPLE.2014-11-14-20.RT4KCN4SGK9"

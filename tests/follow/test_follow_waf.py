@@ -13,19 +13,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLES
+from helpers import EDGELAKE, SAMPLES
 
 from pipeline.errors import UsageError
 from pipeline.follow import FollowOptions, follow
 from pipeline.follow.sources import follow_app_id
 from pipeline.lake import Lake
 
-EDGELAKE = Path(sys.executable).parent / "edgelake"
 SAMPLE = [
     json.loads(line)
     for line in gzip.decompress(next((SAMPLES / "waf").glob("*.log.gz")).read_bytes()).decode().splitlines()
