@@ -439,6 +439,44 @@ def follow(
     )
 
 
+@app.command("catalog")
+def catalog_command(
+    engine: Annotated[str, typer.Argument(help="athena | trino | spark")],
+    lake: LakeOpt,
+    location: Annotated[
+        str | None,
+        typer.Option(
+            help="The lake's root as the engine reads it, s3://bucket/prefix (a lake built here and copied "
+            "there); default: --lake when it is on S3."
+        ),
+    ] = None,
+    database: Annotated[str, typer.Option(help="Glue database, Trino schema or Spark database.")] = "edgelake",
+    trino_catalog: Annotated[
+        str, typer.Option("--trino-catalog", help="Trino only: the Delta Lake connector's catalog name.")
+    ] = "delta",
+) -> None:
+    """Print the statements that register every table of the lake in Athena/Glue, Trino or Spark.
+
+    Exit status 1 (nothing printed) when the preflight finds a table those engines would misread; 2: usage error.
+    """
+    from pipeline.engines import registration
+
+    try:
+        reg = registration(engine, lake, location=location, database=database, trino_catalog=trino_catalog)
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    if not reg.report.ok:
+        for finding in reg.report.findings:
+            typer.echo(f"edgelake: {finding}", err=True)
+        typer.echo(
+            f"edgelake: error: preflight failed: {len(reg.report.findings)} problem(s) in "
+            f"{len({f.table for f in reg.report.findings})} table(s); no DDL printed",
+            err=True,
+        )
+        raise typer.Exit(1)
+    typer.echo(reg.ddl, nl=False)
+
+
 # ---- report: self-contained HTML evidence reports (pipeline/reports) ----------------------------------
 report_app = typer.Typer(no_args_is_help=True, help="Self-contained HTML evidence reports (open offline).")
 app.add_typer(report_app, name="report")
