@@ -5,12 +5,12 @@ Two glibc settings, for two kinds of process:
 * :func:`single_arena`, for the batch ingest (coordinator and workers). glibc gives each new thread
   its own allocation arena, up to eight per core, and an arena keeps the memory freed in it. An ingest
   starts a prefetch thread for every object it reads, and the inflated text of an object is freed in
-  whichever arena that thread got: over 40 objects the resident size of one process climbed from
-  ~430 MiB to ~890 MiB, and a run over 10x the objects peaked 1.5x higher. With one arena the same run
-  stayed at ~400 MiB (1.04x at 10x the input). The 16 MiB buffers of inflated text are then served
-  again and again from the same heap pages, instead of from fresh ``mmap`` pages that the kernel must
-  fault in and zero: the benchmark run took ~40 % fewer page faults and ~0.6 CPU-s less system time
-  than with :func:`pin_mmap_threshold`, which the ingest used before.
+  whichever arena that thread got: with many arenas the resident size of one process climbed from
+  ~430 MiB to ~890 MiB over 40 objects, and a run over 10x the objects peaked 1.5x higher; with one
+  arena the same run stays at ~400 MiB (1.04x at 10x the input). The 16 MiB buffers of inflated text
+  are then served again and again from the same heap pages, instead of from fresh ``mmap`` pages that
+  the kernel must fault in and zero: ~40 % fewer page faults and ~0.6 CPU-s less system time per 2M
+  lines than a pinned ``mmap`` threshold (:func:`pin_mmap_threshold`) gives the ingest.
 * :func:`pin_mmap_threshold`, for the follower. glibc raises its ``mmap`` threshold (up to 32 MiB)
   whenever a large mapped block is freed, after which large buffers come from the heap, where freed
   space can fragment over days. A fixed threshold turns that adjustment off, at the price of a page

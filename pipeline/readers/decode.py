@@ -15,9 +15,9 @@ from urllib.parse import unquote_to_bytes
 import polars as pl
 
 _CACHE: dict[str, str] = {}
-# The cache is emptied once the text it holds passes this many characters. It was bounded by entries
-# (500k) before, which let it grow to ~200 MiB per process on unique values (cache-busting queries) and
-# made an ingest's peak memory grow with the number of objects it read.
+# The cache is emptied once the text it holds passes this many characters (~16-32 MiB). It is bounded by
+# size, not by entries: on nearly unique values (cache-busting queries) 500k entries held ~200 MiB per
+# process, and an ingest's peak memory then grew with the number of objects it read.
 _CACHE_CHARS = 8 << 20
 _cached_chars = 0
 
