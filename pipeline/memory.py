@@ -20,7 +20,7 @@ Elsewhere than glibc both do nothing.
 
 Polars allocates through its own jemalloc, which it configures to hand freed pages back to the kernel
 after 500 ms. An ingest frees and reallocates the same ~100 MiB of column buffers for every 16 MiB of
-text, so those pages came back as page faults. :func:`batch_settings` asks for 5 s instead, through the
+text, so those pages would come back as page faults. :func:`batch_settings` asks for 5 s instead, through the
 ``_RJEM_MALLOC_CONF`` override that Polars reads when it is first imported: ~0.3 CPU-s less system
 time per 2M lines, for 10-20 MiB more peak per process. A value the user set in that variable still wins.
 
