@@ -34,18 +34,18 @@ GROUP_OBJECTS = int(os.environ.get("EDGELAKE_GROUP_OBJECTS", "64"))  # objects p
 GROUP_ROWS = 4_000_000
 
 
-def _manifest_state(lake: Lake) -> dict[str, tuple[str, int]]:
-    """object_uri -> (identity, generation) of its latest ingest."""
+def _manifest_state(lake: Lake) -> dict[str, tuple[str, int, str]]:
+    """object_uri -> (identity, generation, source) of its latest ingest."""
     if lake.open("manifest") is None:
         return {}
     latest = (
         lake.scan("manifest")
         .sort("generation", "ingested_at")
         .group_by("object_uri")
-        .agg(pl.col("identity").last(), pl.col("generation").last())
+        .agg(pl.col("identity").last(), pl.col("generation").last(), pl.col("source").last())
         .collect()
     )
-    return {r[0]: (r[1], r[2]) for r in latest.iter_rows()}
+    return {r[0]: (r[1], r[2], r[3]) for r in latest.iter_rows()}
 
 
 def ingest(
@@ -75,7 +75,8 @@ def ingest(
     todo: list[tuple[InputObject, int]] = []
     for obj in objects:
         seen = state.get(obj.uri)
-        if seen is not None and seen[0] == identity(obj):
+        # An object nothing could recognise is read again when this run says what it is (--source).
+        if seen is not None and seen[0] == identity(obj) and not (opts.source and seen[2] == "unknown"):
             summary.skipped += 1
             continue
         todo.append((obj, 1 if seen is None else seen[1] + 1))

@@ -138,6 +138,10 @@ def process_object(
     except (InputError, OSError) as exc:
         return _failed(obj, source, _reason(exc), ingested_at)
     except ConfigError as exc:
+        if not registry.kind(kind).document:
+            # A log this run cannot read with the options it was given (real-time records without their
+            # field list): not done, so the next run, given them, reads it.
+            return _failed(obj, source, f"{exc}; it will be read by the next run that has them", ingested_at)
         out.problem = str(exc)
         out.rejects = pl.concat([out.rejects, rejects_frame(ctx, [None], [reasons.CONFIG], [str(exc)], [None])])
     return out
