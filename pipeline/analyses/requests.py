@@ -10,6 +10,7 @@ assert the two agree row for row.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
@@ -94,44 +95,24 @@ def resolved_requests(
 ) -> pl.LazyFrame:
     """Requests with behavior, target, target_is_group, failover_status_codes, has_config."""
     req = in_window(edge_requests(lake, log), start, end, distribution)
-    req = req.with_columns(pl.col("uri_stem").fill_null("").str.strip_prefix("/").alias("_npath"))
-    behaviors = lake.scan("behaviors").select(
-        "distribution_id", "precedence", "path_pattern", "path_regex", "target_origin_id", "target_is_group"
+    behaviors = (
+        lake.scan("behaviors")
+        .select("distribution_id", "precedence", "path_pattern", "path_regex", "target_origin_id", "target_is_group")
+        .sort("distribution_id", "precedence")
+        .collect()
     )
-    configured = behaviors.select("distribution_id").unique()
-    paths = (
-        req.filter(pl.col("logged_behavior").is_null())
-        .select("distribution_id", "_npath")
-        .unique()
-        .join(configured, on="distribution_id", how="semi")
-    )
-    matched = (
-        paths.join(behaviors, on="distribution_id", how="inner")
-        .filter(pl.col("_npath").str.contains(pl.col("path_regex")))
-        .group_by("distribution_id", "_npath")
-        .agg(pl.col("precedence").min().alias("_m_prec"))
-    )
-    logged = behaviors.select(
-        "distribution_id", pl.col("path_pattern").alias("logged_behavior"), pl.col("precedence").alias("_l_prec")
-    )
-    picked = (
-        req.join(matched, on=["distribution_id", "_npath"], how="left")
-        .join(logged, on=["distribution_id", "logged_behavior"], how="left")
-        .with_columns(
-            pl.when(pl.col("logged_behavior").is_null())
-            .then(pl.col("_m_prec"))
-            .otherwise(pl.col("_l_prec"))
-            .alias("_prec"),
-            pl.col("distribution_id")
-            .is_in(configured.collect().get_column("distribution_id").implode())
-            .fill_null(False)
-            .alias("has_config"),
-        )
+    configured = behaviors.get_column("distribution_id").unique()
+    picked = req.with_columns(
+        pl.when(pl.col("logged_behavior").is_null())
+        .then(behavior_precedence(behaviors, pl.col("uri_stem").fill_null("").str.strip_prefix("/")))
+        .otherwise(logged_precedence(behaviors))
+        .alias("_prec"),
+        pl.col("distribution_id").is_in(configured.implode()).fill_null(False).alias("has_config"),
     )
     groups = lake.scan("origin_groups").select(
         "distribution_id", pl.col("origin_group_id").alias("target"), "failover_status_codes"
     )
-    chosen = behaviors.select(
+    chosen = behaviors.lazy().select(
         "distribution_id",
         pl.col("precedence").alias("_prec"),
         pl.col("path_pattern").alias("_pattern"),
@@ -147,3 +128,50 @@ def resolved_requests(
         )
     )
     return out.select(*_COMMON, "has_config", "behavior", "target", "target_is_group", "failover_status_codes")
+
+
+def behavior_precedence(behaviors: pl.DataFrame, npath: pl.Expr) -> pl.Expr:
+    """The precedence of the first behavior whose pattern matches ``npath``, per row; null when none does.
+
+    One ``when`` per behavior (a config has a few dozen at most), each a literal test: most patterns are
+    a plain prefix (``/api/*``) or suffix (``*.m3u8``), matched with ``starts_with``/``ends_with``;
+    only the others use their ``path_regex`` (a literal pattern: compiled once, not once per path).
+    """
+    rows = behaviors.select("distribution_id", "precedence", "path_pattern", "path_regex").rows()
+    if not rows:
+        return pl.lit(None, pl.Int32)
+    expr: Any = pl
+    for dist, precedence, pattern, regex in rows:  # sorted by precedence within a distribution
+        hit = (pl.col("distribution_id") == dist) & pattern_test(pattern, regex, npath)
+        expr = expr.when(hit).then(pl.lit(precedence, pl.Int32))
+    return expr.otherwise(pl.lit(None, pl.Int32))  # type: ignore[no-any-return]
+
+
+def logged_precedence(behaviors: pl.DataFrame) -> pl.Expr:
+    """The precedence of the behavior a log row names in ``logged_behavior`` (null when none has it)."""
+    rows = behaviors.select("distribution_id", "precedence", "path_pattern").rows()
+    if not rows:
+        return pl.lit(None, pl.Int32)
+    expr: Any = pl
+    for dist, precedence, pattern in rows:
+        hit = (pl.col("distribution_id") == dist) & (pl.col("logged_behavior") == pattern)
+        expr = expr.when(hit).then(pl.lit(precedence, pl.Int32))
+    return expr.otherwise(pl.lit(None, pl.Int32))  # type: ignore[no-any-return]
+
+
+def pattern_test(pattern: str, regex: str, npath: pl.Expr) -> pl.Expr:
+    """Whether ``npath`` matches a path pattern (the same answer as its ``path_regex``)."""
+    body = pattern[1:] if pattern.startswith("/") else pattern
+    if "?" not in body and body.count("*") <= 1:
+        if "*" not in body:
+            return npath == body
+        head, tail = body.split("*")
+        test = pl.lit(True)
+        if head:
+            test = test & npath.str.starts_with(head)
+        if tail:
+            test = test & npath.str.ends_with(tail)
+        if head and tail:  # the two must not overlap
+            test = test & (npath.str.len_bytes() >= len(head.encode()) + len(tail.encode()))
+        return test
+    return npath.str.contains(regex)
