@@ -43,7 +43,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pipeline import crashpoints, schemas
+from pipeline import compact_order, crashpoints, schemas
 from pipeline.concurrency import lost_races, retry_conflicts
 from pipeline.errors import LakeError, UsageError
 from pipeline.lake import ROW_GROUP_ROWS, STAT_CHARS, Lake
@@ -355,8 +355,9 @@ def _rewrite(
         current = lake.open(table)
         assert current is not None
         crashpoints.reached(f"commit-snapshot-{table}")
-        metrics = current.optimize.compact(
-            partition_filters=filters,
+        metrics = compact_order.merge(  # time-sorted within each partition it rewrites
+            current,
+            filters=filters,
             target_size=target_size,
             writer_properties=props,
             commit_properties=CommitProperties(custom_metadata={COMPACTION_MARK: mark}),
