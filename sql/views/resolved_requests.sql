@@ -6,19 +6,19 @@
 --                 order, first match wins, the default `*` last; 'unknown' when no config exists.
 --   target        the behavior's TargetOriginId (an origin id or an origin group id); NULL if unknown.
 --   target_is_group, failover_status_codes (the group's criteria), has_config.
--- How a path is matched, per row and without a regular expression where the pattern allows: each
--- distribution's behaviors are one short list (joined to every request by distribution id, a hash
--- join against a handful of rows), and the first whose pattern matches wins. A path pattern means
--- what GLOB means (`*` any run of characters, `/` and newlines included; `?` one character; the rest
--- literal) as long as it holds none of GLOB's own specials `[`, `]`, `\`; a pattern that does is
--- matched with its path_regex instead. Matching each distinct path once, as this used to, cost a hash
--- aggregate and a join back over millions of distinct paths (hashed assets, ids): 40x the scan.
+-- How a path is matched: per row, with one CASE over the config's behaviors in precedence order.
+-- behavior_slot(...) below is not a function: pipeline/behaviormatch.py expands it into one WHEN per
+-- behavior, reading the values (distribution, pattern, precedence) from the one-row view
+-- behavior_slots, so no value is put into SQL text. A pattern is tested with GLOB (same meaning:
+-- `*` any run of characters, `?` one character), with its path_regex only when it holds one of
+-- GLOB's specials `[`, `]`, `\`. Matching each distinct path once, as this used to, cost a hash
+-- aggregate over millions of distinct paths (hashed assets, ids), a regex compiled per pair and a
+-- join back: 40x the scan of the columns.
 -- `dt` (the UTC date of `timestamp`) is filtered along with the time bounds so that whole days of
 -- files are skipped before any is opened; the timestamp bounds still decide each row.
 CREATE OR REPLACE MACRO resolved_requests(log_name, t0, t1, dist) AS TABLE
 WITH req AS (
-    SELECT *,
-        CASE WHEN starts_with(uri_stem, '/') THEN uri_stem[2:] ELSE coalesce(uri_stem, '') END AS npath
+    SELECT *
     FROM edge_requests
     WHERE log = log_name
       AND (t0 IS NULL OR (timestamp >= t0 AND dt >= CAST(t0 AS DATE)))
@@ -26,28 +26,17 @@ WITH req AS (
       AND (dist IS NULL OR distribution_id = dist)
 ),
 configured AS (SELECT DISTINCT distribution_id FROM behaviors),
-rules AS (  -- one row per configured distribution: its behaviors in precedence order
-    SELECT distribution_id,
-        list({'precedence': precedence,
-              'glob': CASE WHEN starts_with(path_pattern, '/') THEN path_pattern[2:] ELSE path_pattern END,
-              'regex': CASE WHEN regexp_matches(path_pattern, '[\[\]\\]') THEN path_regex END}
-             ORDER BY precedence) AS rules
-    FROM behaviors
-    GROUP BY distribution_id
-),
 picked AS (
     SELECT r.*,
-        CASE WHEN r.logged_behavior IS NULL
-             THEN list_filter(ru.rules, lambda x: CASE WHEN x.regex IS NULL THEN r.npath GLOB x.glob
-                                                       ELSE regexp_full_match(r.npath, x.regex) END)[1].precedence
+        CASE WHEN r.logged_behavior IS NULL THEN behavior_slot(r.distribution_id, r.uri_stem, bs)
              ELSE bl.precedence END AS behavior_precedence,
         (r.distribution_id IN (SELECT distribution_id FROM configured)) AS has_config
     FROM req r
-    LEFT JOIN rules ru ON r.logged_behavior IS NULL AND ru.distribution_id = r.distribution_id
+    CROSS JOIN behavior_slots bs
     LEFT JOIN behaviors bl ON r.logged_behavior IS NOT NULL AND bl.distribution_id = r.distribution_id
                           AND bl.path_pattern = r.logged_behavior
 )
-SELECT p.* EXCLUDE (npath, behavior_precedence),
+SELECT p.* EXCLUDE (behavior_precedence),
     coalesce(p.logged_behavior, b.path_pattern, 'unknown') AS behavior,
     b.target_origin_id AS target,
     b.target_is_group,
