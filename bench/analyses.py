@@ -70,8 +70,11 @@ COLUMNS: dict[str, list[str]] = {
 WINDOWED = ("hit-ratio", "status-mix", "failover", "rate-sizing")  # also run over one hour
 
 
-def run(cmd: list[str], log: Path, timeout: float = 3600) -> Measurement:
-    m = measure(cmd, cwd=REPO, log_dir=log, timeout=timeout)
+TIMEOUT = [900.0]  # seconds a run may take before it is killed (--timeout)
+
+
+def run(cmd: list[str], log: Path) -> Measurement:
+    m = measure(cmd, cwd=REPO, log_dir=log, timeout=TIMEOUT[0])
     if m.exit_code != 0:
         print(f"  FAILED ({m.exit_code}): {' '.join(cmd)}\n{m.stderr[-2000:]}", file=sys.stderr)
     return m
@@ -133,8 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated analyses (default: all)")
     parser.add_argument("--engines", default="duckdb,polars")
     parser.add_argument("--no-windows", action="store_true", help="skip the one-hour window runs")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds before a run is killed (default 900)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    TIMEOUT[0] = args.timeout
     files = args.files or max(40, 24 * args.days)
     lake = ensure_lake(args.root, args.lines, args.days, files)
     logs = args.root / "runs" / datetime.now().strftime("%Y%m%dT%H%M%S")
