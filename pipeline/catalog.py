@@ -22,16 +22,18 @@ import shutil
 import tempfile
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
 from pipeline import behaviormatch, resources, schemas, tablesource
 from pipeline.errors import QueryError
-from pipeline.lake import Lake
 from pipeline.queries import NamedQuery
 from pipeline.sqlutil import quote_ident
+
+if TYPE_CHECKING:  # pipeline.lake imports Polars (~0.3 s): a lazy connection to a local lake waits for a table
+    from pipeline.lake import Lake
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
 DUCKDB_MEMORY = "1GB"
@@ -45,7 +47,7 @@ _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
 class _Pending:
     """The lake behind a lazy connection and the tables not yet pointed at it."""
 
-    lake: Lake
+    lake: Lake | str
     tables: set[str] = field(default_factory=set)
 
 
@@ -60,14 +62,23 @@ def _close_all() -> None:
         con.close()
 
 
+def _lake(lake: Lake | str) -> Lake:
+    from pipeline.lake import Lake
+
+    return Lake(lake) if isinstance(lake, str) else lake
+
+
 def connect(lake: Lake | str, *, lazy: bool = False) -> duckdb.DuckDBPyConnection:
-    lake = Lake(lake) if isinstance(lake, str) else lake
+    uri = lake if isinstance(lake, str) else lake.uri
+    is_s3 = uri.startswith("s3://")
+    if is_s3 or not lazy:
+        lake = _lake(lake)
     con = duckdb.connect()
     _OPEN.add(con)
     con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as they are stored
     _bound_memory(con)
-    if lake.is_s3:
-        con.register_filesystem(lake.fs)  # s3:// locations read through the lake's own s3fs
+    if is_s3:
+        con.register_filesystem(_lake(lake).fs)  # s3:// locations read through the lake's own s3fs
     for table in schemas.table_names():
         _empty_view(con, table)
     _derived_views(con)
@@ -76,9 +87,9 @@ def connect(lake: Lake | str, *, lazy: bool = False) -> duckdb.DuckDBPyConnectio
         _PENDING[con] = pending
     else:
         for table in sorted(pending.tables):
-            _load(con, lake, table)
+            _load(con, _lake(lake), table)
     # Reading files stays possible inside the lake only: the views read Parquet files there.
-    root = lake.uri.rstrip("/") + "/"
+    root = (uri if is_s3 else os.path.abspath(uri)).rstrip("/") + "/"
     con.execute("SET allowed_directories = $dirs", {"dirs": [root]})
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -161,8 +172,11 @@ def ensure(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     deps = _dependencies()
     named = _names_in(sql, set(schemas.table_names()) | set(deps))
     needed = {t for n in named for t in deps.get(n, {n})} & pending.tables
+    if not needed:
+        return
+    lake = pending.lake = _lake(pending.lake)
     for table in sorted(needed):
-        _load(con, pending.lake, table)
+        _load(con, lake, table)
         pending.tables.discard(table)
 
 
