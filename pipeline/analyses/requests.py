@@ -102,12 +102,18 @@ def resolved_requests(
         .collect()
     )
     configured = behaviors.get_column("distribution_id").unique()
-    picked = req.with_columns(
-        pl.when(pl.col("logged_behavior").is_null())
-        .then(behavior_precedence(behaviors, pl.col("uri_stem").fill_null("").str.strip_prefix("/")))
-        .otherwise(logged_precedence(behaviors))
-        .alias("_prec"),
-        pl.col("distribution_id").is_in(configured.implode()).fill_null(False).alias("has_config"),
+    # The path is cut once into a column: used inside the chain, the expression was evaluated once per
+    # behavior (16 times: 7.9 s of CPU over 10M paths, against 0.7 s once).
+    picked = (
+        req.with_columns(pl.col("uri_stem").fill_null("").str.strip_prefix("/").alias("_npath"))
+        .with_columns(
+            pl.when(pl.col("logged_behavior").is_null())
+            .then(behavior_precedence(behaviors, pl.col("_npath")))
+            .otherwise(logged_precedence(behaviors))
+            .alias("_prec"),
+            pl.col("distribution_id").is_in(configured.implode()).fill_null(False).alias("has_config"),
+        )
+        .drop("_npath")
     )
     groups = lake.scan("origin_groups").select(
         "distribution_id", pl.col("origin_group_id").alias("target"), "failover_status_codes"
@@ -133,17 +139,22 @@ def resolved_requests(
 def behavior_precedence(behaviors: pl.DataFrame, npath: pl.Expr) -> pl.Expr:
     """The precedence of the first behavior whose pattern matches ``npath``, per row; null when none does.
 
-    One ``when`` per behavior (a config has a few dozen at most), each a literal test: most patterns are
-    a plain prefix (``/api/*``) or suffix (``*.m3u8``), matched with ``starts_with``/``ends_with``;
-    only the others use their ``path_regex`` (a literal pattern: compiled once, not once per path).
+    Per distribution, one ``when`` per behavior (a config has a few dozen at most), each a literal test:
+    most patterns are a plain prefix (``/api/*``) or suffix (``*.m3u8``), matched with
+    ``starts_with``/``ends_with``; only the others use their ``path_regex`` (a literal pattern: compiled
+    once, not once per path). Polars evaluates every branch on every row, so the distribution is
+    compared once per distribution, not once per behavior (1.4 s of 3 s over 10M paths).
     """
     rows = behaviors.select("distribution_id", "precedence", "path_pattern", "path_regex").rows()
     if not rows:
         return pl.lit(None, pl.Int32)
-    expr: Any = pl
+    chains: dict[str, Any] = {}
     for dist, precedence, pattern, regex in rows:  # sorted by precedence within a distribution
-        hit = (pl.col("distribution_id") == dist) & pattern_test(pattern, regex, npath)
-        expr = expr.when(hit).then(pl.lit(precedence, pl.Int32))
+        chain = chains.get(dist, pl)
+        chains[dist] = chain.when(pattern_test(pattern, regex, npath)).then(pl.lit(precedence, pl.Int32))
+    expr: Any = pl
+    for dist, chain in chains.items():
+        expr = expr.when(pl.col("distribution_id") == dist).then(chain.otherwise(pl.lit(None, pl.Int32)))
     return expr.otherwise(pl.lit(None, pl.Int32))  # type: ignore[no-any-return]
 
 
