@@ -189,3 +189,24 @@ def test_glob_and_prefix_suffix_matching_mean_what_the_regular_expression_means(
         test = pattern_test(p, pattern_regex(p), pl.col("path").str.strip_prefix("/"))
         got = frame.with_columns(test.alias("hit")).get_column("hit")
         assert dict(zip(PATHS, got.to_list(), strict=True)) == {path: expected[(p, path)] for path in PATHS}, p
+
+
+def test_an_s3_lake_is_read_by_duckdbs_parquet_reader_through_the_lakes_filesystem(s3_env: Any) -> None:
+    lake_uri = f"s3://{s3_env.make_bucket('scale')}/lake"
+    summary = ingest([str(SAMPLES / "cloudfront"), str(SAMPLES / "distribution")], lake_uri)
+    assert summary.failed == 0, summary.problems
+    expected = Lake(lake_uri).scan("cloudfront").group_by("dt").agg(pl.len()).sort("dt").collect().rows()
+    con = catalog.connect(lake_uri, lazy=True)
+    try:
+        catalog.ensure(con, "cloudfront")
+        plan = con.sql("EXPLAIN SELECT * FROM cloudfront").fetchall()[0][1].upper()
+        assert "READ_PARQUET" in plan or "PARQUET_SCAN" in plan
+        got = catalog.query(con, "SELECT dt, count(*) AS n FROM cloudfront GROUP BY dt ORDER BY dt")
+        assert [tuple(r.values()) for r in got.to_pylist()] == expected
+        named = queries.get("hit-ratio")
+        assert catalog.run_named(con, named, named.bind({})).num_rows > 0
+        # the lockdown still holds: nothing outside the lake can be read
+        with pytest.raises(Exception, match=r"disabled by configuration|Permission"):
+            con.sql("SELECT * FROM read_csv('/etc/hostname')").fetchall()
+    finally:
+        con.close()
