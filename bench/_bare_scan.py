@@ -2,7 +2,7 @@
 
 Run as a fresh process by `analyses.py`: `python _bare_scan.py ENGINE LAKE TABLE:col,col,... [...]`.
 Prints one JSON object: the seconds spent scanning (timed inside the process, after the imports, so
-process start is not in it) and the aggregates (so nothing can be optimised away).
+process start is not in it), their CPU seconds, and the aggregates (so nothing can be optimised away).
 
 * duckdb: DuckDB's own Parquet reader over the Delta snapshot's files (the list comes from delta-rs),
   one `SELECT` per table aggregating every needed column: `min()` of a flat column (every value is
@@ -52,13 +52,15 @@ def main(argv: list[str]) -> int:
     engine, lake, *specs = argv
     scan = _duckdb if engine == "duckdb" else _polars
     total = 0.0
+    cpu = time.process_time()
     out: dict[str, object] = {}
     for spec in specs:
         table, _, cols = spec.partition(":")
         seconds, values = scan(lake, table, cols.split(","))
         total += seconds
         out[table] = {"seconds": round(seconds, 3), "values": [str(v)[:40] for v in values]}
-    print(json.dumps({"engine": engine, "seconds": round(total, 3), "tables": out}))
+    cpu = time.process_time() - cpu  # CPU of the scans (all threads): steadier than wall time on a busy host
+    print(json.dumps({"engine": engine, "seconds": round(total, 3), "cpu_seconds": round(cpu, 3), "tables": out}))
     return 0
 
 
