@@ -13,7 +13,7 @@
 -- `*` any run of characters, `?` one character), with its path_regex only when it holds one of
 -- GLOB's specials `[`, `]`, `\`. Matching each distinct path once, as this used to, cost a hash
 -- aggregate over millions of distinct paths (hashed assets, ids), a regex compiled per pair and a
--- join back: 40x the scan of the columns.
+-- join back: over 10M requests it was killed after 548 s at 3 GB (the bare scan: 2.4 s in that run).
 -- `dt` (the UTC date of `timestamp`) is filtered along with the time bounds so that whole days of
 -- files are skipped before any is opened; the timestamp bounds still decide each row.
 CREATE OR REPLACE MACRO resolved_requests(log_name, t0, t1, dist) AS TABLE
