@@ -16,6 +16,7 @@ when complete, so a crashed run never leaves something that looks like a finishe
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import shutil
 import string
@@ -25,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import _lakeshape as shape
 import _vocab as vocab
 import isal.igzip
 import polars as pl
@@ -84,6 +86,8 @@ class FileSpec:
     hour: int
     lines: int
     seed: int
+    date: str = ""  # the file's UTC day (the data set spans --days days from --date)
+    day: int = 0  # days since --date
 
 
 @dataclass(frozen=True)
@@ -143,17 +147,20 @@ def build_vocab(seed: int) -> Vocab:
     )
 
 
-def plan_files(lines: int, files: int, seed: int, date: str) -> list[FileSpec]:
-    """Names, distributions, hours and line counts of the files to write."""
+def plan_files(lines: int, files: int, seed: int, date: str, days: int = 1) -> list[FileSpec]:
+    """Names, distributions, days, hours and line counts of the files to write."""
     rng = Draws(seed ^ 0x5EED).python()
+    first = datetime.date.fromisoformat(date)
     specs = []
     for index in range(files):
         dist = index % len(DISTRIBUTIONS)
-        hour = (index * 24) // files
+        slot = (index * 24 * days) // files
+        day, hour = divmod(slot, 24)
+        when = (first + datetime.timedelta(days=day)).isoformat()
         uid = "".join(rng.choice(string.ascii_uppercase + string.digits) for _ in range(8))
         count = lines // files + (1 if index < lines % files else 0)
-        name = f"{DISTRIBUTIONS[dist][0]}.{date}-{hour:02d}.{uid}.gz"
-        specs.append(FileSpec(name, dist, hour, count, seed * 1_000_003 + index))
+        name = f"{DISTRIBUTIONS[dist][0]}.{when}-{hour:02d}.{uid}.gz"
+        specs.append(FileSpec(name, dist, hour, count, seed * 1_000_003 + index, when, day))
     return specs
 
 
@@ -174,8 +181,9 @@ def _dash_unless(mask: pl.Series, values: pl.Series) -> pl.Series:
     return pl.select(pl.when(mask).then(values).otherwise(pl.lit("-"))).to_series()
 
 
-def file_frame(spec: FileSpec, v: Vocab, date: str) -> pl.DataFrame:
+def file_frame(spec: FileSpec, v: Vocab, date: str, paths: str = "vocab") -> pl.DataFrame:
     """The lines of one file as 33 string columns named after the `#Fields` header."""
+    date = spec.date or date
     n = spec.lines
     d = Draws(spec.seed)
     dist_id, domain, host_headers, cookie_share = DISTRIBUTIONS[spec.distribution]
@@ -296,7 +304,9 @@ def file_frame(spec: FileSpec, v: Vocab, date: str) -> pl.DataFrame:
         _pick(d, n, v.client_ips, ip_weights),
         method,
         _const(domain, n),
-        uri["path"],
+        uri["path"]
+        if paths == "vocab"
+        else shape.high_cardinality_paths(uri["path"], Draws(spec.seed ^ 0xBA7), spec.day, seconds),
         status,
         referer,
         user_agent,
@@ -326,30 +336,58 @@ def file_frame(spec: FileSpec, v: Vocab, date: str) -> pl.DataFrame:
     return pl.DataFrame({name: col.alias(name) for name, col in zip(FIELDS, columns, strict=True)})
 
 
-def write_file(spec: FileSpec, v: Vocab, date: str, directory: Path) -> int:
-    """Write one gzip log file; returns its size in bytes."""
-    frame = file_frame(spec, v, date)
+@dataclass(frozen=True)
+class Extras:
+    """What the analyses benchmark asks for on top of the ingest benchmark's logs (see _lakeshape.py)."""
+
+    paths: str = "vocab"  # vocab: the vocabulary's ~3,000 paths; high: ids, tokens, hashes in paths
+    waf: bool = False  # also write one WAF record per line under <out>/waf/
+
+
+def write_file(spec: FileSpec, v: Vocab, date: str, directory: Path, extras: Extras = Extras()) -> int:
+    """Write one gzip log file (and its WAF records when asked); returns the log's size in bytes."""
+    frame = file_frame(spec, v, date, extras.paths)
     path = directory / spec.name
     with isal.igzip.open(path, "wb", compresslevel=2) as gz:  # type: ignore[no-untyped-call]
         gz.write(HEADER.encode())
         frame.write_csv(gz, include_header=False, separator="\t", quote_style="never")
+    if extras.waf:
+        day = datetime.date.fromisoformat(spec.date or date)
+        day_ms = int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp()) * 1000
+        lines = shape.waf_lines(frame, Draws(spec.seed ^ 0x3AF), day_ms)
+        waf_path = (
+            directory.parent / "waf" / f"{shape.ACCOUNT}_waflogs_cloudfront_{spec.name.removesuffix('.gz')}.log.gz"
+        )
+        with isal.igzip.open(waf_path, "wb", compresslevel=2) as gz:  # type: ignore[no-untyped-call]
+            lines.to_frame().write_csv(gz, include_header=False, quote_style="never")
     return path.stat().st_size
 
 
 _WORKER_STATE: dict[str, object] = {}
 
 
-def _worker_init(seed: int, date: str, directory: str) -> None:
-    _WORKER_STATE.update(vocab=build_vocab(seed), date=date, directory=Path(directory))
+def _worker_init(seed: int, date: str, directory: str, extras: Extras) -> None:
+    _WORKER_STATE.update(vocab=build_vocab(seed), date=date, directory=Path(directory), extras=extras)
 
 
 def _worker_write(spec: FileSpec) -> int:
-    v = _WORKER_STATE["vocab"]
-    assert isinstance(v, Vocab)
-    return write_file(spec, v, str(_WORKER_STATE["date"]), Path(str(_WORKER_STATE["directory"])))
+    v, extras = _WORKER_STATE["vocab"], _WORKER_STATE["extras"]
+    assert isinstance(v, Vocab) and isinstance(extras, Extras)
+    return write_file(spec, v, str(_WORKER_STATE["date"]), Path(str(_WORKER_STATE["directory"])), extras)
 
 
-def generate(out: Path, *, lines: int, files: int, seed: int, date: str, workers: int) -> dict[str, object]:
+def generate(
+    out: Path,
+    *,
+    lines: int,
+    files: int,
+    seed: int,
+    date: str,
+    workers: int,
+    days: int = 1,
+    extras: Extras = Extras(),
+    configs: bool = False,
+) -> dict[str, object]:
     """Write the data set to `out` (atomically, via `<out>.partial`) and return its manifest."""
     if lines < files or files < 1:
         raise SystemExit(f"need at least one line per file (got --lines {lines} --files {files})")
@@ -357,14 +395,19 @@ def generate(out: Path, *, lines: int, files: int, seed: int, date: str, workers
     shutil.rmtree(partial, ignore_errors=True)
     logs = partial / "logs"
     logs.mkdir(parents=True)
-    specs = plan_files(lines, files, seed, date)
+    if extras.waf:
+        (partial / "waf").mkdir()
+    if configs:
+        shape.write_configs(partial / "configs", {d[0]: (d[1], d[2]) for d in DISTRIBUTIONS})
+    specs = plan_files(lines, files, seed, date, days)
     started = time.perf_counter()
     if workers > 1 and files > 1:
-        with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(seed, date, str(logs))) as pool:
+        init = (seed, date, str(logs), extras)
+        with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=init) as pool:
             sizes = list(pool.map(_worker_write, specs))
     else:
         v = build_vocab(seed)
-        sizes = [write_file(spec, v, date, logs) for spec in specs]
+        sizes = [write_file(spec, v, date, logs, extras) for spec in specs]
     manifest: dict[str, object] = {
         "generator_version": GENERATOR_VERSION,
         "format": "cloudfront-legacy-standard",
@@ -372,6 +415,10 @@ def generate(out: Path, *, lines: int, files: int, seed: int, date: str, workers
         "files": files,
         "seed": seed,
         "date": date,
+        "days": days,
+        "paths": extras.paths,
+        "waf": extras.waf,
+        "configs": configs,
         "compressed_bytes": sum(sizes),
         "seconds": round(time.perf_counter() - started, 2),
         "file_list": [{"name": s.name, "lines": s.lines, "bytes": b} for s, b in zip(specs, sizes, strict=True)],
@@ -395,10 +442,29 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="processes writing files (default 1: Polars already uses all cores)",
     )
+    parser.add_argument("--days", type=int, default=1, help="days the files spread over from --date (default 1)")
+    parser.add_argument(
+        "--paths",
+        choices=("vocab", "high"),
+        default="vocab",
+        help="vocab: ~3,000 distinct paths (default); high: ids, tokens and hashes in paths, millions distinct",
+    )
+    parser.add_argument("--waf", action="store_true", help="also write one WAF record per line under <out>/waf/")
+    parser.add_argument(
+        "--configs", action="store_true", help="also write the distributions' and web ACL's configs to <out>/configs/"
+    )
     parser.add_argument("--out", type=Path, required=True, help="output directory (replaced if present)")
     args = parser.parse_args(argv)
     manifest = generate(
-        args.out, lines=args.lines, files=args.files, seed=args.seed, date=args.date, workers=args.workers
+        args.out,
+        lines=args.lines,
+        files=args.files,
+        seed=args.seed,
+        date=args.date,
+        workers=args.workers,
+        days=args.days,
+        extras=Extras(args.paths, args.waf),
+        configs=args.configs,
     )
     print(
         f"wrote {manifest['lines']:,} lines in {manifest['files']} files "

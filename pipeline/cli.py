@@ -201,7 +201,7 @@ def sql(
     try:
         if fmt not in FORMATS:
             raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-        result = query(connect(lake), statement)
+        result = query(connect(lake, lazy=True), statement)
     except EdgelakeError as exc:
         raise _fail(exc) from None
     typer.echo(render(result, fmt))

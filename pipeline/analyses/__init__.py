@@ -55,7 +55,7 @@ def run(
         return polars_impl(name)(lake, **bound)
     from pipeline.query.views import connect, run_named
 
-    con = connect(lake)
+    con = connect(lake, lazy=True)
     try:
         frame = pl.from_arrow(run_named(con, query, bound))
     finally:

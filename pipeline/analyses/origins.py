@@ -65,9 +65,15 @@ def status_mix(
 
 
 def failures(
-    lake: Lake, *, start: datetime | None, end: datetime | None, distribution: str | None, log: str
+    lake: Lake,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    distribution: str | None,
+    log: str,
+    resolved: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
-    """The twin of the ``failures`` table macro in ``sql/views/failures.sql``."""
+    """The twin of the ``failures`` table macro in ``sql/views/failures.sql`` (over ``resolved`` if given)."""
     ended = (
         lake.scan("waf")
         .filter(pl.col("action").is_in(WAF_ENDED) & pl.col("request_id").is_not_null())
@@ -78,7 +84,9 @@ def failures(
     )
     codes = pl.col("failover_status_codes")
     in_criteria = codes.list.contains(pl.col("status").cast(pl.Int16)).fill_null(False)
-    req = resolved_requests(lake, log, start, end, distribution).filter(
+    if resolved is None:
+        resolved = resolved_requests(lake, log, start, end, distribution)
+    req = resolved.filter(
         ((pl.col("status") >= 500) | (pl.col("status") == 429) | in_criteria).fill_null(False)
         & ~pl.col("result_type").fill_null("").is_in(EDGE_RESULT_TYPES)
         & ~pl.col("detailed_result_type").fill_null("").is_in(EDGE_DETAILED_TYPES)
@@ -131,7 +139,12 @@ def failover_episodes(
     min_failures: int,
 ) -> pl.DataFrame:
     keys = ["distribution_id", "target"]
-    f = failures(lake, start=start, end=end, distribution=distribution, log=log).sort(*keys, "timestamp")
+    # One scan and one behavior replay feed both the failures and the traffic per minute: the same
+    # LazyFrame in both plans, collected together, is read once (it was read and replayed twice).
+    resolved = resolved_requests(lake, log, start, end, distribution)
+    f = failures(lake, start=start, end=end, distribution=distribution, log=log, resolved=resolved).sort(
+        *keys, "timestamp"
+    )
     gap = (pl.col("timestamp") - pl.col("timestamp").shift(1)).over(keys).dt.total_microseconds() / 1e6
     numbered = f.with_columns(
         pl.when(gap.is_null() | (gap > gap_s)).then(1).otherwise(0).alias("starts"),
@@ -149,13 +162,9 @@ def failover_episodes(
     per_minute = numbered.group_by(*ekeys, pl.col("timestamp").dt.truncate("1m").alias("minute")).agg(
         pl.len().alias("f")
     )
-    traffic = (
-        resolved_requests(lake, log, start, end, distribution)
-        .group_by(
-            "distribution_id", _origin_key().alias("target"), pl.col("timestamp").dt.truncate("1m").alias("minute")
-        )
-        .agg(pl.len().alias("requests"))
-    )
+    traffic = resolved.group_by(
+        "distribution_id", _origin_key().alias("target"), pl.col("timestamp").dt.truncate("1m").alias("minute")
+    ).agg(pl.len().alias("requests"))
     peaks = (
         per_minute.join(traffic, on=["distribution_id", "target", "minute"], how="inner", nulls_equal=True)
         .group_by(ekeys)

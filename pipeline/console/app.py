@@ -152,7 +152,7 @@ class Console:
         width: int | None = None,
     ) -> None:
         self.lake = lake
-        self.con = catalog.connect(lake)
+        self.con = catalog.connect(lake, lazy=True)
         self.vocab = Vocabulary.read(self.con)
         self.stdout, self.err = out, err
         self.interactive = interactive

@@ -2,32 +2,57 @@
 
 :func:`connect` opens an in-memory DuckDB database with one view per lake table (``cloudfront``,
 ``realtime``, ``waf``, ``rejects``, ``manifest`` and the config tables), each reading that Delta
-table's current snapshot through its Arrow dataset (DuckDB's own delta and httpfs extensions cannot
-be downloaded here; the Arrow dataset also reads S3 through delta-rs). A table that has never been
-written is an empty view of its schema, so queries run on any lake. Once the views exist, the
-connection is locked down: no file or network access, no configuration changes.
+table's current snapshot with DuckDB's own Parquet reader over the files delta-rs lists
+(:mod:`pipeline.query.tables`; the Arrow dataset where that cannot be trusted). A table that has never
+been written is an empty view of its schema, so queries run on any lake. Once the views exist, the
+connection is locked down: no configuration changes, and no file access outside the lake.
+
+``connect(lake, lazy=True)`` opens no table: every view starts as the empty table of its schema and
+is pointed at the lake the first time a statement run through :func:`query` or :func:`run_named`
+names it (opening all eleven tables costs ~1 s; ``SELECT 1`` needs none, an analysis two to four).
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
+import os
+import re
+import shutil
+import tempfile
 import weakref
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 
 from pipeline import resources, schemas
 from pipeline.errors import QueryError
-from pipeline.lake import Lake
+from pipeline.query import behaviors, tables
 from pipeline.query.named import NamedQuery
 from pipeline.sqlutil import quote_ident
 
+if TYPE_CHECKING:  # pipeline.lake imports Polars (~0.3 s): a lazy connection to a local lake waits for a table
+    from pipeline.lake import Lake
+
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
+DUCKDB_MEMORY = "1GB"
 DERIVED_VIEWS = ("edge_requests", "resolved_requests", "failures", "rate_keys")  # in dependency order
 
 
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+
+
+@dataclass
+class _Pending:
+    """The lake behind a lazy connection and the tables not yet pointed at it."""
+
+    lake: Lake | str
+    tables: set[str] = field(default_factory=set)
+
+
+_PENDING: weakref.WeakKeyDictionary[duckdb.DuckDBPyConnection, _Pending] = weakref.WeakKeyDictionary()
 
 
 @atexit.register
@@ -38,22 +63,122 @@ def _close_all() -> None:
         con.close()
 
 
-def connect(lake: Lake | str) -> duckdb.DuckDBPyConnection:
-    lake = Lake(lake) if isinstance(lake, str) else lake
+def _lake(lake: Lake | str) -> Lake:
+    from pipeline.lake import Lake
+
+    return Lake(lake) if isinstance(lake, str) else lake
+
+
+def connect(lake: Lake | str, *, lazy: bool = False) -> duckdb.DuckDBPyConnection:
+    uri = lake if isinstance(lake, str) else lake.uri
+    is_s3 = uri.startswith("s3://")
+    if is_s3 or not lazy:
+        lake = _lake(lake)
     con = duckdb.connect()
     _OPEN.add(con)
-    for table in schemas.table_names():
-        dt = lake.open(table)
-        source = schemas.load(table).arrow_schema().empty_table() if dt is None else dt.to_pyarrow_dataset()
-        hidden = f"__lake_{table}"
-        con.register(hidden, source)
-        con.execute(f"CREATE VIEW {quote_ident(table)} AS SELECT * FROM {quote_ident(hidden)}")
-    for name in DERIVED_VIEWS:  # views and macros over the tables, shared by the named queries
-        con.execute((resources.VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8"))
     con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as they are stored
+    _bound_memory(con)
+    if is_s3:
+        con.register_filesystem(_lake(lake).fs)  # s3:// locations read through the lake's own s3fs
+    for table in schemas.table_names():
+        _empty_view(con, table)
+    _derived_views(con)
+    pending = _Pending(lake, set(schemas.table_names()))
+    if lazy:
+        _PENDING[con] = pending
+    else:
+        for table in sorted(pending.tables):
+            _load(con, _lake(lake), table)
+    # Reading files stays possible inside the lake only: the views read Parquet files there.
+    root = (uri if is_s3 else os.path.abspath(uri)).rstrip("/") + "/"
+    con.execute("SET allowed_directories = $dirs", {"dirs": [root]})
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+def _bound_memory(con: duckdb.DuckDBPyConnection) -> None:
+    """Cap DuckDB's memory; joins, aggregates and sorts past the cap spill to a private temporary directory.
+
+    DuckDB's default cap is 80% of the machine: a failover-episodes over 10M requests took 5.9 GB.
+    With a cap its operators go out of core instead, so a query's peak stays near the cap whatever the
+    lake holds (EDGELAKE_DUCKDB_MEMORY, default 1GB; the Python process adds ~250 MB of its own).
+    """
+    limit = os.environ.get("EDGELAKE_DUCKDB_MEMORY", "").strip() or DUCKDB_MEMORY
+    spill = tempfile.mkdtemp(prefix="edgelake-duckdb-")
+    weakref.finalize(con, shutil.rmtree, spill, True)
+    try:
+        con.execute("SET memory_limit = $limit", {"limit": limit})
+    except duckdb.Error as exc:
+        raise QueryError(f"EDGELAKE_DUCKDB_MEMORY={limit!r} is not a memory size such as 1GB or 800MB") from exc
+    con.execute("SET temp_directory = $dir", {"dir": spill})
+
+
+def _derived_views(con: duckdb.DuckDBPyConnection) -> None:
+    """The views and macros over the tables, shared by the named queries (again when behaviors change)."""
+    slots = behaviors.define(con)
+    for name in DERIVED_VIEWS:
+        text = (resources.VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8")
+        con.execute(behaviors.expand(text, slots))
+
+
+def _empty_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    hidden = f"__empty_{table}"
+    con.register(hidden, schemas.load(table).arrow_schema().empty_table())
+    con.execute(f"CREATE OR REPLACE VIEW {quote_ident(table)} AS SELECT * FROM {quote_ident(hidden)}")
+
+
+def _load(con: duckdb.DuckDBPyConnection, lake: Lake, table: str) -> None:
+    """Point the view ``table`` at the table's current snapshot (it stays empty if never written)."""
+    dt = lake.open(table)
+    if dt is None:
+        return
+    select = tables.source_sql(con, dt, lake.table_uri(table))
+    if select is None:
+        if not dt.file_uris():
+            return
+        hidden = f"__lake_{table}"
+        con.register(hidden, dt.to_pyarrow_dataset())
+        select = f"SELECT * FROM {quote_ident(hidden)}"
+    con.execute(f"CREATE OR REPLACE VIEW {quote_ident(table)} AS {select}")
+    if table == "behaviors":  # the behavior matcher has one slot per behavior
+        _derived_views(con)
+
+
+def _names_in(sql: str, names: set[str]) -> set[str]:
+    """The table and view names ``sql`` mentions (a superset: a name in a string literal counts too)."""
+    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", sql)}
+    return names & words
+
+
+@functools.cache
+def _dependencies() -> dict[str, frozenset[str]]:
+    """Derived view or macro -> the lake tables it reads, directly or through other derived views."""
+    tables = set(schemas.table_names())
+    resolved: dict[str, frozenset[str]] = {}
+    for name in DERIVED_VIEWS:  # dependency order: the views a view reads are resolved before it
+        text = (resources.VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8")
+        reads: set[str] = set()
+        for dep in _names_in(text, tables | set(resolved)):
+            reads |= resolved.get(dep, {dep})
+        resolved[name] = frozenset(reads & tables)
+    return resolved
+
+
+def ensure(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Point the tables ``sql`` needs at the lake, on a lazy connection (a no-op otherwise)."""
+    pending = _PENDING.get(con)
+    if pending is None or not pending.tables:
+        return
+    deps = _dependencies()
+    named = _names_in(sql, set(schemas.table_names()) | set(deps))
+    needed = {t for n in named for t in deps.get(n, {n})} & pending.tables
+    if not needed:
+        return
+    lake = pending.lake = _lake(pending.lake)
+    for table in sorted(needed):
+        _load(con, lake, table)
+        pending.tables.discard(table)
 
 
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
@@ -73,6 +198,7 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None) -> pa.Table:
     check_read_only(con, sql)
     try:
+        ensure(con, sql)
         return con.sql(sql, params=params or None).to_arrow_table()
     except duckdb.Error as exc:
         raise QueryError(str(exc).strip()) from exc
@@ -81,6 +207,7 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | 
 def run_named(con: duckdb.DuckDBPyConnection, named: NamedQuery, params: dict[str, Any]) -> pa.Table:
     """Run a named query with its (already checked) parameters bound by DuckDB."""
     try:
+        ensure(con, named.sql)
         return con.sql(named.sql, params=params).to_arrow_table()
     except duckdb.Error as exc:
         raise QueryError(f"{named.path.name}: {str(exc).strip()}") from exc

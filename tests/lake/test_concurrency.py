@@ -300,7 +300,7 @@ def test_two_compactions_take_turns(tmp_path: Path) -> None:
 def test_a_dead_compactions_claim_is_taken_over_after_its_lease(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from pipeline.compact import CLAIM_LEASE, COMPACTION_APP, _empty_commit, compact
+    from pipeline.compact.compaction import CLAIM_LEASE, COMPACTION_APP, _empty_commit, compact
 
     lake, src = str(tmp_path / "lake"), tmp_path / "src"
     for p in cf_objects(src, "a", 4):

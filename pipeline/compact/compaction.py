@@ -43,6 +43,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pipeline import crashpoints, schemas
+from pipeline.compact import order
 from pipeline.errors import LakeError, UsageError
 from pipeline.lake import Lake
 from pipeline.lake.concurrency import lost_races, retry_conflicts
@@ -357,8 +358,9 @@ def _rewrite(
         current = lake.open(table)
         assert current is not None
         crashpoints.reached(f"commit-snapshot-{table}")
-        metrics = current.optimize.compact(
-            partition_filters=filters,
+        metrics = order.merge(  # time-sorted within each partition it rewrites
+            current,
+            filters=filters,
             target_size=target_size,
             writer_properties=props,
             commit_properties=CommitProperties(custom_metadata={COMPACTION_MARK: mark}),
