@@ -5,7 +5,8 @@ distribution ``E2SCENARIO01`` on one day, plus ``truth.json``: the facts planted
 counted by the generator itself while it wrote them. Analyses are tested by ingesting the logs and
 comparing their answers with the truth.
 
-Planted: a 5xx storm on the API group's primary (10:00-10:20) with failing writes; the 20:03-20:25
+Planted: a 5xx storm on the API group's primary (10:00-10:20) with failing writes (routed, as
+CloudFront requires, through the single-origin ``/api/*``, so they never fail over); the 20:03-20:25
 429 storm of the Streamhaul incident on a group that does not fail over on 429 (and a smaller one on
 ``/video/*``, whose group does); a single-origin upload outage (15:00-15:30); a cache-key regression
 after the 14:00 deploy (``/static/*`` hit ratio ~94% -> ~71%); WAF Count-mode false positives (large
@@ -35,7 +36,7 @@ from pipeline.errors import UsageError
 __all__ = ["DEFAULT_DAY", "Scenario", "generate"]
 
 DEFAULT_DAY = date(2025, 3, 14)
-GENERATOR_VERSION = 1  # bump when the output for a given seed and scale changes
+GENERATOR_VERSION = 2  # bump when the output for a given seed and scale changes
 _OWNED = ("cloudfront", "realtime", "waf", "distribution", "webacl", "realtime-config.json", "truth.json")
 
 

@@ -2,9 +2,10 @@
 
 Owns ``aws cloudfront get-distribution`` for ``E2SCENARIO01`` (origins, the three origin groups with
 their failover criteria, behaviors in precedence order, geo restriction, web ACL, real-time config
-on ``/video/*``), ``aws wafv2 get-web-acl`` for ``streamhaul-acl`` (from :data:`waf.ACL_RULES`), and
-``aws cloudfront get-realtime-log-config`` with the fields listed alphabetically, which is not the
-order CloudFront delivers them in.
+on ``/video/*``; a config CloudFront would accept: behaviors aimed at origin groups allow only
+GET/HEAD/OPTIONS, writes go through single-origin behaviors), ``aws wafv2 get-web-acl`` for
+``streamhaul-acl`` (from :data:`waf.ACL_RULES`), and ``aws cloudfront get-realtime-log-config``
+with the fields listed alphabetically, which is not the order CloudFront delivers them in.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 PAGES_POLICY = "2e54312d-136d-493c-8eb9-b001f22f67d2"
+API_READS_POLICY = "9c1e4a7b-5d2f-4e8a-b3c6-0f7d2e1a8b94"
 ORIGINS = (  # id, domain, origin shield region ("" off)
     ("web-primary", "streamhaul-web-use1-1437265790.us-east-1.elb.amazonaws.com", ""),
     ("web-secondary", "streamhaul-web-euw1-882043117.eu-west-1.elb.amazonaws.com", ""),
@@ -103,21 +105,36 @@ def _group(group_id: str, primary: str, secondary: str, criteria: tuple[int, ...
     }
 
 
+_API_READ = {
+    "methods": ["HEAD", "GET", "OPTIONS"],
+    "cached": ["HEAD", "GET", "OPTIONS"],
+    "viewer": "https-only",
+    "cache": CACHING_DISABLED,
+    "request": ALL_VIEWER_EXCEPT_HOST,
+    "compress": True,
+}
 _BEHAVIOR_SETTINGS: dict[str, dict[str, Any]] = {
-    "/api/*": {
-        "methods": ["HEAD", "DELETE", "POST", "GET", "OPTIONS", "PUT", "PATCH"],
-        "cached": ["HEAD", "GET", "OPTIONS"],
-        "viewer": "https-only",
-        "cache": CACHING_DISABLED,
-        "request": ALL_VIEWER_EXCEPT_HOST,
-        "compress": False,
+    "/api/me": _API_READ,
+    "/api/catalog*": _API_READ | {"cache": API_READS_POLICY},
+    "/api/titles/*": _API_READ | {"cache": API_READS_POLICY},
+    "/api/recommendations*": _API_READ
+    | {
         "lambda": [
             {
                 "LambdaFunctionARN": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:api-error-normaliser:4",
                 "EventType": "origin-response",
                 "IncludeBody": False,
             }
-        ],
+        ]
+    },
+    # writes never fail over, and CloudFront refuses write methods on a behavior aimed at an origin group
+    "/api/*": {
+        "methods": ["HEAD", "DELETE", "POST", "GET", "OPTIONS", "PUT", "PATCH"],
+        "cached": ["HEAD", "GET"],
+        "viewer": "https-only",
+        "cache": CACHING_DISABLED,
+        "request": ALL_VIEWER_EXCEPT_HOST,
+        "compress": False,
     },
     "/upload/*": {
         "methods": ["HEAD", "DELETE", "POST", "GET", "OPTIONS", "PUT", "PATCH"],

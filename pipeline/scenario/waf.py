@@ -292,11 +292,11 @@ def _j(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-_ACCEPT = {
-    "/api/*": "application/json, text/plain, */*",
-    "/video/*": "*/*",
-    "/static/*": "*/*",
-    "/upload/*": "application/json, text/plain, */*",
+_ACCEPT = {  # per behavior family
+    "api": "application/json, text/plain, */*",
+    "video": "*/*",
+    "static": "*/*",
+    "upload": "application/json, text/plain, */*",
 }
 _PAGE_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 _PREFIX = f'{{"timestamp":%d,"formatVersion":1,"webaclId":"{WEB_ACL_ARN}",'
@@ -325,7 +325,7 @@ def _browser_headers(ua: str, accept: str) -> str:
 def line(req: Request, v: Verdict) -> str:
     """The WAF log record of ``req`` as one JSON line (no trailing newline)."""
     c = req.client
-    hs = _browser_headers(req.ua, _ACCEPT.get(req.behavior.pattern, _PAGE_ACCEPT))
+    hs = _browser_headers(req.ua, _ACCEPT.get(req.behavior.family, _PAGE_ACCEPT))
     if req.referer:
         hs += "," + _header("referer", req.referer)
     for name, value in req.headers:
