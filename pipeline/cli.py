@@ -40,7 +40,8 @@ def ingest(
     source: Annotated[
         str | None,
         typer.Option(
-            help="cloudfront | realtime | waf | distribution-config | web-acl (default: detect from content)."
+            help="cloudfront | realtime | waf | distribution-config | web-acl | cache-policy (default: detect from "
+            "content)."
         ),
     ] = None,
     realtime_fields: Annotated[

@@ -1,7 +1,7 @@
 """Which log an object holds, from its first bytes (never from its name).
 
 Answers one of ``cloudfront-w3c``, ``cloudfront-json``, ``cloudfront-parquet``, ``realtime``, ``waf``,
-``distribution-config``, ``web-acl``, or None when the content fits none of them.
+``distribution-config``, ``web-acl``, ``cache-policy``, or None when the content fits none of them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ _CF_JSON_KEYS = {
     "cs-uri-stem",
     "x-edge-result-type",
 }
-SOURCES = ("cloudfront", "realtime", "waf", "distribution-config", "web-acl")
+SOURCES = ("cloudfront", "realtime", "waf", "distribution-config", "web-acl", "cache-policy")
 
 
 def _first_json_keys(head: bytes) -> set[str] | None:
@@ -52,6 +52,8 @@ def detect(head: bytes) -> str | None:
             return "distribution-config"
         if "WebACL" in keys:
             return "web-acl"
+        if keys & {"CachePolicy", "CachePolicyList", "CachePolicyConfig"}:
+            return "cache-policy"
         if "httpRequest" in keys or "webaclId" in keys or "terminatingRuleId" in keys:
             return "waf"
         if keys & _CF_JSON_KEYS:

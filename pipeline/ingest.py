@@ -46,11 +46,24 @@ DATA_TABLES = ("cloudfront", "realtime", "waf")
 
 @dataclass(frozen=True)
 class IngestOptions:
-    source: str | None = None  # cloudfront | realtime | waf | distribution-config | web-acl; None: detect
+    source: str | None = None  # cloudfront | realtime | waf | distribution-config | web-acl | cache-policy
     realtime_fields: tuple[str, ...] | None = None
     distribution_id: str | None = None
     workers: int = 0  # processes reading objects in parallel; 1: in this process; 0: automatic
     since: datetime | None = None  # only objects last modified at or after this instant
+
+
+@dataclass
+class ConfigPart:
+    """One config document of an object: its rows in the config tables and its config_versions row.
+
+    ``key`` is the (column, value) whose rows the document replaces in those tables, and only when it
+    is the latest version of that config (config_versions.order_time); None: nothing to replace.
+    """
+
+    key: tuple[str, str] | None
+    tables: dict[str, pl.DataFrame]
+    version: pl.DataFrame | None = None
 
 
 @dataclass
@@ -62,8 +75,7 @@ class ObjectOutcome:
     generation: int = 1
     files: dict[str, FileSet] = field(default_factory=dict)
     rejects: pl.DataFrame = field(default_factory=empty_rejects)
-    config: dict[str, pl.DataFrame] = field(default_factory=dict)
-    config_key: tuple[str, str] | None = None  # (column, value) whose rows a config replaces
+    configs: list[ConfigPart] = field(default_factory=list)
     lines: int = 0
     meta_lines: int = 0
     problem: str | None = None
@@ -72,8 +84,9 @@ class ObjectOutcome:
     @property
     def rows(self) -> dict[str, int]:
         out = {t: fs.rows for t, fs in self.files.items()}
-        for t, frame in self.config.items():
-            out[t] = out.get(t, 0) + frame.height
+        for part in self.configs:
+            for t, frame in part.tables.items():
+                out[t] = out.get(t, 0) + frame.height
         return out
 
     @property
@@ -200,7 +213,7 @@ def process_object(
         )
         return out
     try:
-        if kind in ("distribution-config", "web-acl"):
+        if kind in ("distribution-config", "web-acl", "cache-policy"):
             _read_config(out, kind, ctx)
         else:
             _read_lines(out, kind, ctx, lake)
@@ -225,21 +238,47 @@ def _failed(obj: InputObject, source: str, message: str, ingested_at: datetime) 
 
 
 def _read_config(out: ObjectOutcome, kind: str, ctx: ReadContext) -> None:
+    from pipeline.readers import versions
+
     with open_binary(ctx.uri) as fh:
         data = fh.read()
+    when = ctx.ingested_at
     if kind == "distribution-config":
         from pipeline.readers.distribution import read_distribution_config
 
         conf = read_distribution_config(data, uri=ctx.uri, distribution_id=ctx.distribution_id)
-        out.config = dict(conf.tables)
-        out.config_key = ("distribution_id", conf.distribution_id)
-    else:
+        version = versions.distribution_version(data, conf.distribution_id)
+        out.configs.append(
+            ConfigPart(
+                ("distribution_id", conf.distribution_id),
+                dict(conf.tables),
+                version.frame(uri=ctx.uri, ingested_at=when),
+            )
+        )
+    elif kind == "web-acl":
         from pipeline.readers.webacl import read_web_acl
 
         rules = read_web_acl(data, uri=ctx.uri)
         arn = rules.get_column("web_acl_arn")[0] if rules.height else None
-        out.config = {"web_acl_rules": rules}
-        out.config_key = ("web_acl_arn", str(arn)) if arn else None
+        acl = versions.web_acl_version(data)
+        out.configs.append(
+            ConfigPart(
+                ("web_acl_arn", str(arn)) if arn else None,
+                {"web_acl_rules": rules},
+                acl.frame(uri=ctx.uri, ingested_at=when) if acl is not None else None,
+            )
+        )
+    else:
+        from pipeline.readers.cachepolicy import read_cache_policies
+
+        for policy in read_cache_policies(data, uri=ctx.uri):
+            out.configs.append(
+                ConfigPart(
+                    ("cache_policy_id", policy.cache_policy_id),
+                    {"cache_policies": policy.row},
+                    policy.version.frame(uri=ctx.uri, ingested_at=when),
+                )
+            )
 
 
 def _read_lines(out: ObjectOutcome, kind: str, ctx: ReadContext, lake: Lake) -> None:
@@ -525,10 +564,9 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
         if parts and lake.commit_parts(table, parts):
             crashpoints.reached(f"after-commit-{table}")
     for o in done:
-        if o.config_key is not None:
-            column, value = o.config_key
-            for table, frame in o.config.items():
-                lake.replace_rows(table, frame, key=column, value=value)
+        for part in o.configs:
+            _commit_config(lake, part)
+        if o.configs:
             crashpoints.reached("after-configs")
     # Failed objects' rejects carry no transaction: they are reported again every run until read.
     _clear_unreadable(lake, [o.obj.uri for o in done])
@@ -562,6 +600,35 @@ def _commit(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary, star
             summary.problems.append({"object": o.obj.uri, "problem": o.failed})
         elif o.problem:
             summary.problems.append({"object": o.obj.uri, "problem": o.problem})
+
+
+def _commit_config(lake: Lake, part: ConfigPart) -> None:
+    """Keep the version, then make it the config tables' rows unless a later version is there already.
+
+    Versions of one config are ordered by config_versions.order_time (LastModifiedTime when the export
+    has it, else when it was ingested), so ingesting an old export after a newer one keeps the newer
+    one in the config tables, whatever the order of the files.
+    """
+    latest = True
+    if part.version is not None:
+        row = part.version.row(0, named=True)
+        lake.replace_rows("config_versions", part.version, key="version_id", value=row["version_id"])
+        newer = (
+            lake.scan("config_versions")
+            .filter(
+                (pl.col("kind") == row["kind"])
+                & (pl.col("config_id") == row["config_id"])
+                & (pl.col("order_time") > row["order_time"])
+            )
+            .select(pl.len())
+            .collect()
+            .item()
+        )
+        latest = newer == 0
+    if part.key is not None and latest:
+        column, value = part.key
+        for table, frame in part.tables.items():
+            lake.replace_rows(table, frame, key=column, value=value)
 
 
 def _manifest_row(o: ObjectOutcome, run_id: str, started: datetime) -> dict[str, Any]:

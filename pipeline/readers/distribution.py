@@ -3,10 +3,11 @@
 Reads the JSON the AWS CLI prints for ``aws cloudfront get-distribution --id X`` (the id, domain and
 ARN included), ``aws cloudfront get-distribution-config --id X`` (config only: the caller passes the
 id) or a bare ``DistributionConfig`` object. The config is validated the way CloudFront would route
-with it: every behavior must target a known origin or origin group, every group member must be a
-known origin. Anything else -- invalid UTF-8, invalid JSON, a JSON document of another kind, a value
-of the wrong JSON type -- is a :class:`~pipeline.errors.ConfigError` naming the file, the JSON path
-and what was expected.
+with it: every group member must be a known origin. A behavior whose target names neither an origin
+nor a group is kept (``target_is_group`` false): such a config may come from infrastructure code
+before it is applied, and ``edgelake doctor`` says CloudFront would refuse it. Anything else --
+invalid UTF-8, invalid JSON, a JSON document of another kind, a value of the wrong JSON type -- is a
+:class:`~pipeline.errors.ConfigError` naming the file, the JSON path and what was expected.
 
 This module also owns the small JSON-walking helpers (:class:`JsonNode`, :func:`parse_json_object`,
 :func:`config_frame`) that the other config readers (``webacl.py``) share. It does not match request
@@ -467,12 +468,6 @@ def _behavior_rows(cfg: JsonNode, origin_ids: set[str], group_ids: set[str]) -> 
         is_default = precedence == len(ordered) - 1
         pattern = "*" if is_default else node.required_string("PathPattern")
         target = node.required_string("TargetOriginId")
-        if target not in origin_ids and target not in group_ids:
-            node.reject(
-                "TargetOriginId",
-                f"of the behavior for {pattern!r} names {target!r}, which is "
-                f"neither an origin nor an origin group of this distribution",
-            )
         methods = node.child("AllowedMethods")
         rows.append(
             {
