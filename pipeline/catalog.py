@@ -24,7 +24,7 @@ from pipeline.queries import NamedQuery
 from pipeline.sqlutil import quote_ident
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
-DERIVED_VIEWS = ("edge_requests", "resolved_requests", "failures", "rate_keys")  # in dependency order
+DERIVED_VIEWS = ("edge_requests", "resolved_requests", "edge_made", "failures", "rate_keys")  # dependency order
 
 
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
@@ -51,6 +51,7 @@ def connect(lake: Lake | str) -> duckdb.DuckDBPyConnection:
     for name in DERIVED_VIEWS:  # views and macros over the tables, shared by the named queries
         con.execute((resources.VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8"))
     con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as they are stored
+    con.execute("SET enable_progress_bar = false")  # stderr carries diagnostics, not DuckDB's bar
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con

@@ -174,7 +174,9 @@ def parse(path: Path) -> NamedQuery:
 
 @functools.cache
 def catalog() -> dict[str, NamedQuery]:
-    return {q.name: q for q in (parse(p) for p in sorted(resources.SQL_DIR.glob("*.sql")))}
+    # sql/doctor/ holds the queries `edgelake doctor` reads its evidence with; they run like any other
+    paths = [*sorted(resources.SQL_DIR.glob("*.sql")), *sorted((resources.SQL_DIR / "doctor").glob("*.sql"))]
+    return {q.name: q for q in (parse(p) for p in paths)}
 
 
 def get(name: str) -> NamedQuery:

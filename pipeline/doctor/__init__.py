@@ -1,0 +1,59 @@
+"""``edgelake doctor``: the seed's failure playbook, run against the ingested configs and logs.
+
+:func:`diagnose` runs every check of :mod:`.registry` over a lake and returns a :class:`~.model.Report`:
+findings ranked by severity, then by how many requests they touch, each with labelled evidence (from
+the logs, from the config, or inferred from the config), the queries that re-derive it and a fix as a
+patch of the config document with the commands that apply it; and every check with its status (ok,
+finding, not_checked with what it needs). Modules: :mod:`.model` (the shape), :mod:`.context` (what
+checks read), :mod:`.fixes`, one module per family of checks (:mod:`.deploy`, :mod:`.failover`,
+:mod:`.edge`, :mod:`.cache`, :mod:`.origins`, :mod:`.transport`, :mod:`.waf`), :mod:`.twins` (Polars
+twins of ``sql/doctor/``) and :mod:`.render` (table, markdown, JSON). It never writes to the lake.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pipeline.doctor.model import SEVERITIES, CheckResult, Finding, Report
+
+__all__ = ["SEVERITIES", "CheckResult", "Finding", "Report", "diagnose"]
+
+
+def diagnose(
+    lake: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    distribution: str | None = None,
+    engine: str = "duckdb",
+    checks: tuple[str, ...] | None = None,
+) -> Report:
+    """Run the doctor's checks (all, or those named in ``checks``) over ``lake`` in [start, end)."""
+    from pipeline.doctor import context
+    from pipeline.doctor.registry import CHECKS
+    from pipeline.errors import UsageError
+
+    if start is not None and end is not None and end <= start:
+        raise UsageError("--end must be after --start")
+    ctx = context.load(lake, start=start, end=end, distribution=distribution, engine=engine)
+    findings: list[Finding] = []
+    results = []
+    for check in CHECKS:
+        if checks is not None and check.id not in checks:
+            continue
+        result = CheckResult(check.id, check.title, check.playbook)
+        found = check.run(ctx, result)
+        result.findings = len(found)
+        if found:
+            result.status = "finding"
+        result.needs = sorted(set(result.needs))
+        findings += found
+        results.append(result)
+    for dist in ctx.without_document:
+        for r in results:
+            if r.id in ("transport.security", "origin-shield.placement", "config.undeployable"):
+                continue
+        results[0].notes.append(
+            f"{dist}: the lake holds only its typed config rows; ingest its distribution config again for every check"
+        )
+    return Report(findings, results, (start, end), distribution, lake)

@@ -1,0 +1,223 @@
+"""edgelake doctor on the bundled AWS samples: what it says, its JSON shape, its exit codes, its escaping.
+
+The lake holds every sample config (E2EXAMPLE1 get-distribution, E3EXAMPLE2 get-distribution-config,
+the edgelake-www web ACL, the managed cache policies) and the sample logs. What the doctor must say
+about them is written out here finding by finding; the scenario's planted findings and its clean twin
+are tests/test_doctor_scenario.py.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from helpers import EDGELAKE, ROOT, SAMPLES
+
+from pipeline.doctor import diagnose, fixes
+from pipeline.doctor.deploy import refusals
+from pipeline.doctor.model import CheckResult, Fact, Finding, Fix, Report
+from pipeline.doctor.render import md_text, render, terminal_safe
+from pipeline.ingest import IngestOptions, ingest
+
+SCHEMA = json.loads((ROOT / "schemas" / "doctor.schema.json").read_text())
+
+
+def validate(doc: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    errors = [f"{e.json_path}: {e.message}" for e in jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc)]
+    assert errors == []
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> str:
+    root = str(tmp_path_factory.mktemp("samples") / "lake")
+    logs = sorted(glob.glob(str(SAMPLES / "aws-docs" / "*")))
+    logs += sorted(p for p in glob.glob(str(SAMPLES / "cloudfront" / "**" / "*"), recursive=True) if Path(p).is_file())
+    ingest([p for p in logs if not p.endswith(".md")], root)
+    ingest([str(SAMPLES / "waf" / "aws-docs.jsonl")], root, IngestOptions(source="waf"))
+    configs = [
+        "distribution/E2EXAMPLE1.get-distribution.json",
+        "webacl/edgelake-www.get-web-acl.json",
+        "cache-policy/managed.list-cache-policies.json",
+    ]
+    ingest([str(SAMPLES / c) for c in configs], root)
+    ingest(
+        [str(SAMPLES / "distribution" / "E3EXAMPLE2.get-distribution-config.json")],
+        root,
+        IngestOptions(distribution_id="E3EXAMPLE2"),
+    )
+    return root
+
+
+@pytest.fixture(scope="module")
+def report(lake: str) -> Report:
+    return diagnose(lake)
+
+
+def _found(report: Report) -> set[tuple[str, str, str]]:
+    return {
+        (f.id, f.subject["distribution_id"], f.subject.get("behavior") or f.subject.get("origin") or "")
+        for f in report.findings
+    }
+
+
+def test_what_the_doctor_says_about_the_samples(report: Report) -> None:
+    assert _found(report) == {
+        # E2EXAMPLE1: /api/* runs api-error-pages on origin responses behind api-group
+        ("edge-code.hides-failures", "E2EXAMPLE1", "/api/*"),
+        # E3EXAMPLE2: plain HTTP viewers on its only behavior, and no web ACL
+        ("transport.viewer-allow-all", "E3EXAMPLE2", "*"),
+        ("waf.no-acl", "E3EXAMPLE2", ""),
+        # the sample logs: origin errors (no config: the origin is the Host header) and one edge error
+        ("origin.errors", "EMLARXS9EXAMPLE", "www.example.com"),
+        ("origin.errors", "E2QWRUHAPOMQZL", "www.example.com"),
+        ("origin.errors", "E1KTQ8R9ZJ4MYB", "media.example.net"),
+        ("edge.own-errors", "E2QWRUHAPOMQZL", ""),
+    }
+    dns = next(f for f in report.findings if f.subject["distribution_id"] == "EMLARXS9EXAMPLE")
+    assert dns.fact("by_kind") == {"OriginDnsError": 3}
+    assert dns.first_seen == datetime(2019, 12, 13, 22, 36, 26, tzinfo=UTC)
+    hides = next(f for f in report.findings if f.id == "edge-code.hides-failures")
+    assert hides.fact("functions") == ["arn:aws:lambda:us-east-1:111122223333:function:api-error-pages:7"]
+    # E3EXAMPLE2 uses CloudFront's default certificate: its vip/TLSv1 defaults are CloudFront's, not a finding
+    assert not [f for f in report.findings if f.id in ("transport.viewer-min-tls", "transport.dedicated-ip")]
+    assert [f.severity for f in report.findings][:3] == ["warn", "warn", "warn"]
+
+
+def test_checks_say_what_they_could_not_look_at(report: Report) -> None:
+    checks = {c.id: c for c in report.checks}
+    assert len(checks) == 12 and {c.status for c in checks.values()} <= {"ok", "finding", "not_checked"}
+    shield = checks["origin-shield.placement"]  # api-primary's Shield, but its name is no AWS endpoint
+    assert shield.status == "not_checked" and "api-primary" in shield.notes[0]
+    assert any("AWS endpoint" in n for n in shield.needs)
+    origin_errors = checks["origin.errors-by-kind"]  # the 2014 sample has 24 fields: no detailed result type
+    assert origin_errors.status == "finding"
+    assert any("EMLARXS9EXAMPLE" in n and "x-edge-detailed-result-type" in n for n in origin_errors.notes)
+    assert checks["waf.configuration"].status == "finding"
+    assert any("E2EXAMPLE1: no WAF logs" in n for n in checks["waf.configuration"].notes)
+    for c in checks.values():
+        assert c.findings == sum(1 for f in report.findings if f.check == c.id)
+
+
+def test_json_follows_the_documented_shape(report: Report) -> None:
+    doc = json.loads(render(report, "json"))
+    validate(doc)
+    assert [f["id"] for f in doc["findings"]] == [f.id for f in report.findings]
+
+
+def test_suggested_configs_are_ones_cloudfront_accepts(report: Report, lake: str) -> None:
+    from pipeline.doctor.context import load
+
+    ctx = load(lake, start=None, end=None, distribution=None, engine="duckdb")
+    patched = 0
+    for f in report.findings:
+        if f.fix is None or f.fix.document != "distribution-config" or not f.fix.patch:
+            continue
+        doc = ctx.distributions[f.subject["distribution_id"]].document
+        assert doc is not None
+        assert refusals(fixes.apply(doc, f.fix.patch)) == [], f.id
+        patched += 1
+    assert patched == 2  # the Lambda association removed, the viewer policy raised
+
+
+def test_refusals_know_cloudfronts_rules() -> None:
+    doc = json.loads((SAMPLES / "distribution" / "E2EXAMPLE1.get-distribution.json").read_text())
+    config = doc["Distribution"]["DistributionConfig"]
+    assert refusals(config) == []
+    bad = fixes.apply(
+        config,
+        [
+            fixes.replace(
+                "/CacheBehaviors/Items/0/AllowedMethods",
+                None,
+                {
+                    "Quantity": 4,
+                    "Items": ["GET", "HEAD", "OPTIONS", "POST"],
+                    "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]},
+                },
+            ),
+            fixes.replace("/CacheBehaviors/Items/1/TargetOriginId", "static-s3", "nowhere"),
+            fixes.replace(
+                "/OriginGroups/Items/0/FailoverCriteria/StatusCodes", None, {"Quantity": 2, "Items": [500, 501]}
+            ),
+            fixes.replace(
+                "/ViewerCertificate/ACMCertificateArn", None, "arn:aws:acm:eu-west-1:111122223333:certificate/0a1b2c3d"
+            ),
+            fixes.replace("/WebACLId", None, "arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/x/1"),
+            fixes.replace("/Aliases/Quantity", 1, 2),
+        ],
+    )
+    found = refusals(bad)
+    assert len(found) == 6, found
+    assert any("AllowedMethods cannot include POST, PUT, PATCH, or DELETE" in r for r in found)
+
+
+def test_cli_exit_status_and_formats(lake: str, tmp_path: Path) -> None:
+    def doctor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(EDGELAKE), "doctor", "--lake", lake, *args], capture_output=True, text=True, timeout=300
+        )
+
+    warn = doctor("--format", "json")
+    assert warn.returncode == 1, warn.stderr
+    validate(json.loads(warn.stdout))
+    assert doctor("--fail-on", "error").returncode == 0  # the samples have warnings, no error
+    only = doctor("--distribution", "E3EXAMPLE2", "--format", "markdown", "--fail-on", "warn")
+    assert only.returncode == 1 and "waf.no-acl" in only.stdout and "E2EXAMPLE1" not in only.stdout
+    assert only.stdout.startswith("## Findings")
+    assert doctor("--format", "yaml").returncode == 2
+    assert doctor("--fail-on", "fatal").returncode == 2
+    missing = subprocess.run(
+        [str(EDGELAKE), "doctor", "--lake", str(tmp_path / "none")], capture_output=True, text=True, timeout=60
+    )
+    assert missing.returncode == 2 and "no edgelake table" in missing.stderr
+
+
+HOSTILE = "/upload/\x1b[2J\x1b[31m\u202e<script>alert(1)</script>|`*_[x](javascript:alert(1))\n# h\u009b1m"
+
+
+def test_hostile_values_are_inert_in_every_format() -> None:
+    f = Finding(
+        "failover.writes-unprotected",
+        "failover.writes-unprotected",
+        "warn",
+        "p",
+        {"distribution_id": "E1", "behavior": "/upload/*"},
+        f"writes failed on {HOSTILE}",
+        [Fact("uri", "a URI", HOSTILE, "logs")],
+        samples=[
+            {"timestamp": None, "method": "PUT", "uri": HOSTILE, "status": 503, "client_ip": "1", "request_id": "r"}
+        ],
+        fix=Fix("nothing", notes=(HOSTILE,)),
+    )
+    report = Report([f], [CheckResult("x", "x", "p")])
+    table = render(report, "table")
+    assert "\x1b" not in table and "\u202e" not in table and "\u009b" not in table
+    assert "\\x1b[2J" in table and "\\u202e" in table
+    markdown = render(report, "markdown")
+    assert "<script>" not in markdown and "\x1b" not in markdown
+    assert not re.search(r"(?<!\\)\]\(", markdown)  # no link: every ] is escaped
+    assert "\n# h" not in markdown and "\\<script\\>" in markdown
+    for line in markdown.splitlines():
+        if line.startswith("| ") and "a URI" in line:
+            assert line.count(" | ") == 2  # the hostile | did not open a cell
+    text = render(report, "json")
+    assert "\x1b" not in text and "<script>" in json.loads(text)["findings"][0]["evidence"]["samples"][0]["uri"]
+    assert terminal_safe("a\x00b") == "a\\x00b" and md_text("a|b") == "a\\|b"
+
+
+def test_patch_application_and_jq_program() -> None:
+    doc = {"A": {"Quantity": 1, "Items": ["x"]}, "B": 1}
+    patch = [fixes.add("/A/Items/-", "y"), fixes.replace("/A/Quantity", 1, 2), fixes.remove("/B", 1)]
+    assert fixes.apply(doc, patch) == {"A": {"Quantity": 2, "Items": ["x", "y"]}}
+    assert doc["B"] == 1  # untouched
+    assert fixes.jq_program(".X", patch) == '.X | .A.Items += ["y"] | .A.Quantity = 2 | del(.B)'
+    with pytest.raises(KeyError):
+        fixes.apply(doc, [fixes.replace("/C", None, 1)])
