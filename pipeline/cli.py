@@ -448,7 +448,7 @@ def doctor(
     fail_on: Annotated[
         str, typer.Option("--fail-on", help="info | warn | error: the lowest severity that makes the exit status 1.")
     ] = "warn",
-    engine: Annotated[str, typer.Option(help="duckdb | polars (same findings either way)")] = "duckdb",
+    engine: Annotated[str, typer.Option(help="polars | duckdb (same findings either way)")] = "polars",
 ) -> None:
     """Run the failure playbook against the ingested configs and logs: ranked findings, evidence and fixes.
 

@@ -19,11 +19,12 @@ from typing import Any
 
 import polars as pl
 import pytest
+from conftest import SMALL_SCALE, SMALL_SEED
 from helpers import read
 
 from pipeline.catalog import connect
 from pipeline.errors import UsageError
-from pipeline.ingest import IngestOptions, IngestSummary, ingest
+from pipeline.ingest import IngestSummary
 from pipeline.readers.distribution import read_distribution_config
 from pipeline.readers.realtime import load_fields
 from pipeline.readers.waf import read_waf
@@ -32,35 +33,19 @@ from pipeline.scenario import Scenario, generate, waf
 from pipeline.scenario.__main__ import main as scenario_main
 from pipeline.scenario.logs import RT_FIELDS
 
-SCALE = 0.05  # ~12,500 requests: every planted fact is present, ingest stays quick
-SEED = 11
+SCALE = SMALL_SCALE  # ~12,500 requests: every planted fact is present, ingest stays quick
+SEED = SMALL_SEED
 PACKAGE = Path(__file__).resolve().parent.parent / "pipeline" / "scenario"
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
-    return generate(tmp_path_factory.mktemp("scenario"), seed=SEED, scale=SCALE)
+def scenario(small_scenario: Scenario) -> Scenario:
+    return small_scenario  # generated once per session (tests/conftest.py), also read by the doctor's tests
 
 
 @pytest.fixture(scope="module")
-def ingested(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[IngestSummary]]:
-    lake = str(tmp_path_factory.mktemp("lake"))
-    logs = ingest(
-        [str(scenario.cloudfront_dir), str(scenario.waf_dir), str(scenario.distribution_config), str(scenario.web_acl)],
-        lake,
-        IngestOptions(workers=2),
-    )
-    realtime = ingest(
-        [str(scenario.realtime_dir)],
-        lake,
-        IngestOptions(
-            source="realtime",
-            realtime_fields=load_fields(str(scenario.realtime_config)),
-            distribution_id=scenario.distribution_id,
-            workers=2,
-        ),
-    )
-    return lake, [logs, realtime]
+def ingested(small_lake: tuple[str, list[IngestSummary]]) -> tuple[str, list[IngestSummary]]:
+    return small_lake
 
 
 @pytest.fixture(scope="module")

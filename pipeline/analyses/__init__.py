@@ -37,6 +37,7 @@ POLARS: dict[str, str] = {
     "doctor-edge-errors": "pipeline.doctor.twins:doctor_edge_errors",
     "doctor-constant-bodies": "pipeline.doctor.twins:doctor_constant_bodies",
     "doctor-query-names": "pipeline.doctor.twins:doctor_query_names",
+    "doctor-waf-traffic": "pipeline.doctor.twins:doctor_waf_traffic",
 }
 
 

@@ -110,13 +110,14 @@ class Context:
     start: datetime | None
     end: datetime | None
     distribution: str | None
-    engine: str = "duckdb"
+    engine: str = "polars"
     distributions: dict[str, Distribution] = field(default_factory=dict)
     without_document: list[str] = field(default_factory=list)
     web_acls: dict[str, WebAcl] = field(default_factory=dict)
     cache_policies: dict[str, CachePolicy] = field(default_factory=dict)
     versions: dict[str, dict[str, list[Version]]] = field(default_factory=dict)  # kind -> id -> oldest first
     _results: dict[str, tuple[list[dict[str, Any]], str]] = field(default_factory=dict)
+    _con: Any = None  # the DuckDB connection, opened on the first query
 
     # --- evidence ---------------------------------------------------------------------------------
     def window(self) -> dict[str, Any]:
@@ -124,14 +125,31 @@ class Context:
 
     def query(self, name: str, params: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], str]:
         """Rows of a named query over the doctor's window (plus ``params``) and its re-run command."""
-        from pipeline.analyses import run
+        from pipeline import queries
+        from pipeline.analyses import polars_impl
+        from pipeline.catalog import connect, run_named
 
         merged = {k: v for k, v in {**self.window(), **(params or {})}.items() if v is not None}
         key = name + json.dumps(merged, sort_keys=True, default=str)
         if key not in self._results:
-            frame = run(name, self.lake, merged, engine=self.engine)
+            named = queries.get(name)
+            bound = named.bind(merged)
+            if self.engine == "polars":
+                frame = polars_impl(name)(Lake(self.lake), **bound)
+            else:
+                # one connection for every query: opening the lake's views costs a Delta log read per table
+                if self._con is None:
+                    self._con = connect(self.lake)
+                table = pl.from_arrow(run_named(self._con, named, bound))
+                assert isinstance(table, pl.DataFrame)
+                frame = table
             self._results[key] = (frame.to_dicts(), command(name, self.lake, merged))
         return self._results[key]
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def traffic(self) -> dict[tuple[str, str], dict[str, Any]]:
         """doctor-traffic rows by (distribution, behavior)."""

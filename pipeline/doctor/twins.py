@@ -309,3 +309,22 @@ def doctor_query_names(
         .head(top)
     )
     return out.sort([*keys, "requests", "name"], descending=[False, False, True, False]).collect()
+
+
+def doctor_waf_traffic(
+    lake: Lake, *, start: datetime | None, end: datetime | None, distribution: str | None
+) -> pl.DataFrame:
+    frame = lake.scan("waf")
+    if start is not None:
+        frame = frame.filter(pl.col("timestamp") >= start)
+    if end is not None:
+        frame = frame.filter(pl.col("timestamp") < end)
+    if distribution is not None:
+        frame = frame.filter(pl.col("http_source_id") == distribution)
+    out = frame.group_by(pl.col("http_source_id").alias("distribution_id"), "webacl_id").agg(
+        pl.len().cast(pl.Int64).alias("records"),
+        pl.col("action").is_in(["BLOCK", "CAPTCHA", "CHALLENGE"]).sum().cast(pl.Int64).alias("terminated"),
+        pl.col("timestamp").min().alias("first_seen"),
+        pl.col("timestamp").max().alias("last_seen"),
+    )
+    return _sort(out, ["distribution_id", "webacl_id"], [True, True])

@@ -59,11 +59,8 @@ def check(ctx: Context, result: CheckResult) -> list[Finding]:
 
 
 def _has_waf_logs(ctx: Context, dist: Distribution) -> bool:
-    rows, _ = ctx.query("waf-fp-candidates", {"distribution": dist.id, "top": 5})
-    if rows:
-        return True
-    sizing, _ = ctx.query("rate-sizing", {"distribution": dist.id, "windows": ["300"], "min_requests": 1})
-    return bool(sizing)
+    rows, _ = ctx.query("doctor-waf-traffic")
+    return any(r["distribution_id"] == dist.id and r["records"] for r in rows)
 
 
 def _no_acl(dist: Distribution, requests: int) -> Finding:

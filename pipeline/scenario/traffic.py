@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pipeline.scenario.world import API, STATIC, UPLOAD, VIDEO, Behavior, Client, api_behavior
 
 HOUR_MS = 3_600_000
-DEPLOY_HOUR = 14  # the deploy that added a Set-Cookie to cacheable static paths (hit ratio 94% -> 71%)
+# the deploy whose cache policy change put the A/B-test cookie into /static/*'s key (hit ratio 94% -> 71%)
+DEPLOY_HOUR = 14
 STATIC_HIT = (0.94, 0.71)  # before, after the deploy
 OLD_BUNDLE, NEW_BUNDLE = "3f9a1c2e", "8b7d40f1"
 # time to first byte (ms) of a cache miss, per behavior family: the origin's own latency
@@ -74,6 +75,7 @@ class Request:
     content_len: int = -1
     sc_bytes: int = 0
     waf_blocked: bool = False
+    rewritten: bool = False  # an origin error the origin-response function turned into a 200 (plants.py)
 
     @property
     def arrival_ms(self) -> int:

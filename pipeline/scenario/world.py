@@ -26,6 +26,33 @@ WEB_ACL_ARN = f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/{WEB_ACL_NAME}/{
 REALTIME_NAME = "streamhaul-rt"
 OFFICE_NAT_IP = "203.0.113.10"
 
+
+@dataclass(frozen=True)
+class Site:
+    """What tells one distribution's logs from another's: ids, names and the web ACL in front of it."""
+
+    distribution_id: str
+    domain: str
+    alias: str
+    web_acl_name: str
+    web_acl_id: str
+
+    @property
+    def web_acl_arn(self) -> str:
+        return f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/{self.web_acl_name}/{self.web_acl_id}"
+
+
+MAIN = Site(DISTRIBUTION_ID, DOMAIN, ALIAS, WEB_ACL_NAME, WEB_ACL_ID)
+# The clean twin: the same site, configured as it should be, with traffic where nothing goes wrong.
+TWIN = Site(
+    "E2CLEANTWIN01",
+    "d2cleantwin.cloudfront.net",
+    "clean.streamhaul.example",
+    "streamhaul-clean-acl",
+    "0b9d4e21-7c3a-4f5e-8d16-a2c4e6f80b13",
+)
+DRAFT_ID = "E2DRAFTCONFIG1"  # an infrastructure-as-code draft that CloudFront would refuse (never deployed)
+
 GEO_BLOCKED = ("CU", "IR", "KP", "SY")  # CloudFront geo restriction (blacklist): 403 ClientGeoBlocked
 WATCHED_COUNTRIES = ("BY", "RU")  # matched by the web ACL rule BlockedCountriesWatch (Count)
 
