@@ -225,3 +225,60 @@ def test_patch_application_and_jq_program() -> None:
     assert fixes.jq_program(".X", patch) == '.X | .A.Items += ["y"] | .A.Quantity = 2 | del(.B)'
     with pytest.raises(KeyError):
         fixes.apply(doc, [fixes.replace("/C", None, 1)])
+
+
+def test_a_rate_limit_below_a_legitimate_peak(tmp_path: Path) -> None:
+    """WAF would limit a key the rate analyses call legitimate: the doctor says so and raises the limit."""
+    from test_analysis_rates import Req, cf_lines, waf_line
+
+    arn = "arn:aws:wafv2:us-east-1:111122223333:global/webacl/edge/1"  # what test_analysis_rates' lines name
+    dist = "E2QWRUHAPOMQZL"
+    # one viewer, a request every 2 s for 2 minutes (peak 30 per 60 s), answered 200; a second one, 5 requests
+    start = int(datetime(2025, 3, 14, 12, 0, tzinfo=UTC).timestamp() * 1000)
+    reqs = list(
+        enumerate(
+            [Req(start + 2_000 * i, "198.51.100.7", dist=dist) for i in range(60)]
+            + [Req(start + 9_000 * i, "198.51.100.8", dist=dist) for i in range(5)]
+        )
+    )
+    (tmp_path / "waf.log").write_text("".join(waf_line(n, r) + "\n" for n, r in reqs))
+    (tmp_path / f"{dist}.2025-03-14-12.a1b2c3d4").write_text(cf_lines(reqs))
+    rule = {
+        "Name": "per-ip",
+        "Priority": 0,
+        "Action": {"Block": {}},
+        "Statement": {"RateBasedStatement": {"Limit": 10, "EvaluationWindowSec": 60, "AggregateKeyType": "IP"}},
+        "VisibilityConfig": {"SampledRequestsEnabled": True, "CloudWatchMetricsEnabled": True, "MetricName": "r"},
+    }
+    acl = {
+        "WebACL": {
+            "Name": "edge",
+            "Id": "1",
+            "ARN": arn,
+            "DefaultAction": {"Allow": {}},
+            "Rules": [rule],
+            "Capacity": 2,
+        },
+        "LockToken": "t-1",
+    }
+    (tmp_path / "acl.json").write_text(json.dumps(acl))
+    doc = json.loads((SAMPLES / "distribution" / "E2EXAMPLE1.get-distribution.json").read_text())
+    doc["Distribution"]["Id"] = dist
+    doc["Distribution"]["DistributionConfig"]["WebACLId"] = arn
+    (tmp_path / "dist.json").write_text(json.dumps(doc))
+    lake = str(tmp_path / "lake")
+    summary = ingest(
+        [str(tmp_path / n) for n in ("waf.log", f"{dist}.2025-03-14-12.a1b2c3d4", "acl.json", "dist.json")], lake
+    )
+    assert summary.rejects == 0
+    report = diagnose(lake, checks=("waf.configuration",))
+    (f,) = [f for f in report.findings if f.id == "waf.rate-limit-below-legit"]
+    assert f.subject == {"distribution_id": dist, "web_acl": "edge", "rule": "per-ip"}
+    assert (f.fact("limit"), f.fact("window_s"), f.fact("legit_max_peak")) == (10, 60, 30)
+    assert f.fact("keys") == [["198.51.100.7", 30]] and f.fact("recommended_limit") == 38  # ceil(30 * 1.25)
+    assert f.fix is not None and f.fix.patch == (
+        {"op": "replace", "path": "/Rules/0/Statement/RateBasedStatement/Limit", "value": 38, "old": 10},
+    )
+    patched = fixes.apply(acl["WebACL"], f.fix.patch)
+    assert patched["Rules"][0]["Statement"]["RateBasedStatement"]["Limit"] == 38
+    assert any("update-web-acl" in c for c in f.fix.commands)
