@@ -244,3 +244,15 @@ def test_doctor_queries_agree_on_both_engines(lake: str) -> None:
                     assert _close(x, y) if isinstance(x, float) else x == y, (name, col, x, y)
     finally:
         con.close()
+
+
+def test_without_cache_policies_the_checks_say_what_they_need(small_lake: tuple[str, list[Any]]) -> None:
+    """The session's lake has the distribution but none of its custom cache policies."""
+    report = diagnose(small_lake[0], checks=("cache.key-defeats-cache", "cache.hit-ratio-regression"))
+    key = next(c for c in report.checks if c.id == "cache.key-defeats-cache")
+    assert any("get-cache-policy --id 7d3e9a51-2c4b-4f8d-a6e0-91b5c3d7f248" in n for n in key.needs), key.needs
+    assert any("/static/*" in n for n in key.notes)
+    (found,) = [f for f in report.findings if f.id == "cache.hit-ratio-regression"]
+    assert "no ingested config change explains it" in found.summary
+    with pytest.raises(KeyError):
+        found.fact("change_at")

@@ -151,8 +151,9 @@ def own_errors(ctx: Context, result: CheckResult) -> list[Finding]:
             playbook=PLAYBOOK_EDGE,
             subject={"distribution_id": dist, "kind": kind},
             summary=(
-                f"CloudFront answered {total} requests with {kind} errors itself "
-                f"(on {', '.join(sorted(behaviors))}): not an origin failure, do not chase the origin for them."
+                f"CloudFront answered {total} request{'s' if total != 1 else ''} with {kind} itself"
+                + (f" (on {', '.join(sorted(behaviors))})" if set(behaviors) != {"unknown"} else "")
+                + ": not an origin failure, do not chase the origin for it."
             ),
             facts=[
                 Fact("requests", f"requests answered with {kind}", total, "logs"),

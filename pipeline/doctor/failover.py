@@ -120,7 +120,8 @@ def status_gap(ctx: Context, result: CheckResult) -> list[Finding]:
     if not _need_configs(ctx, result):
         return []
     rows, cmd = _rows(ctx)
-    episodes, episodes_cmd = ctx.query("failover-episodes")
+    # the incident report's episode settings: a storm of a few failures a minute is one episode
+    episodes, episodes_cmd = ctx.query("failover-episodes", {"gap_s": 300, "min_failures": 3})
     findings = []
     for dist in ctx.distributions.values():
         gaps = [r for r in rows if r["distribution_id"] == dist.id and r["category"] == "gap_status"]

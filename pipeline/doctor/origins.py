@@ -102,7 +102,7 @@ def errors_by_kind(ctx: Context, result: CheckResult) -> list[Finding]:
             playbook=PLAYBOOK_ERRORS,
             subject={"distribution_id": dist, "origin": origin},
             summary=(
-                f"Origin {origin} failed {total} requests: "
+                f"Origin {origin} failed {total} request{'s' if total != 1 else ''}: "
                 + ", ".join(
                     f"{n} {kind} (from {k['onset']:%H:%M:%S}Z)"
                     for kind, k in sorted(kinds.items())

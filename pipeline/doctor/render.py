@@ -77,7 +77,7 @@ def _table(report: Report) -> str:
     for i, f in enumerate(report.findings, 1):
         out.append(f"{i}. [{f.severity.upper()}] {f.id}: {value_text(_subject(f))}")
         out += ["   " + line for line in textwrap.wrap(value_text(f.summary), 110)]
-        out.append(f"   playbook: {f.playbook}")
+        out.append(f"   seed: {f.playbook}")
         for x in f.facts:
             out.append(f"   - {x.label}: {value_text(x.value)}  [{x.source}]")
         if f.first_seen or f.last_seen:
