@@ -282,3 +282,51 @@ def test_a_rate_limit_below_a_legitimate_peak(tmp_path: Path) -> None:
     patched = fixes.apply(acl["WebACL"], f.fix.patch)
     assert patched["Rules"][0]["Statement"]["RateBasedStatement"]["Limit"] == 38
     assert any("update-web-acl" in c for c in f.fix.commands)
+
+
+def test_transport_findings_read_the_whole_document(tmp_path: Path) -> None:
+    """Config only: S3 without OAC, dedicated-IP SSL, an old viewer policy, match-viewer behind HTTP viewers."""
+    doc = json.loads((SAMPLES / "distribution" / "E2EXAMPLE1.get-distribution.json").read_text())
+    config = doc["Distribution"]["DistributionConfig"]
+    config["Origins"]["Items"][4]["OriginAccessControlId"] = ""  # static-s3: no OAC, no OAI
+    config["Origins"]["Items"][0]["CustomOriginConfig"]["OriginProtocolPolicy"] = "match-viewer"  # web-primary
+    config["DefaultCacheBehavior"]["ViewerProtocolPolicy"] = "allow-all"  # -> web-group -> web-primary
+    config["ViewerCertificate"] |= {"SSLSupportMethod": "vip", "MinimumProtocolVersion": "TLSv1"}
+    (tmp_path / "dist.json").write_text(json.dumps(doc))
+    lake = str(tmp_path / "lake")
+    ingest([str(tmp_path / "dist.json")], lake)
+    report = diagnose(lake, checks=("transport.security",))
+    found = {(f.id, f.severity, tuple(sorted(f.subject.items()))) for f in report.findings}
+    cert = ("certificate", "arn:aws:acm:us-east-1:111122223333:certificate/0a1b2c3d-4e5f-6789-abcd-ef0123456789")
+    dist = ("distribution_id", "E2EXAMPLE1")
+    assert found == {
+        ("transport.s3-no-oac", "warn", (dist, ("origin", "static-s3"))),
+        ("transport.origin-plaintext", "warn", (dist, ("origin", "web-primary"))),
+        ("transport.viewer-allow-all", "warn", (("behavior", "*"), dist)),
+        ("transport.viewer-min-tls", "warn", (cert, dist)),
+        ("transport.dedicated-ip", "info", (cert, dist)),
+    }
+    ctx_doc = fixes.apply(config, [op for f in report.findings if f.fix for op in f.fix.patch])
+    assert refusals(ctx_doc) == []
+    assert ctx_doc["ViewerCertificate"]["MinimumProtocolVersion"] == "TLSv1.2_2021"
+
+
+def test_a_distribution_version_that_swapped_the_cache_policy_is_a_cause(tmp_path: Path) -> None:
+    from pipeline.doctor.cache import _changes
+    from pipeline.doctor.context import load
+
+    src = SAMPLES / "distribution" / "E2EXAMPLE1.get-distribution.json"
+    later = json.loads(src.read_text())
+    later["ETag"] = "E9LATER"
+    later["Distribution"]["LastModifiedTime"] = "2025-03-20T14:02:00+00:00"
+    static = later["Distribution"]["DistributionConfig"]["CacheBehaviors"]["Items"][1]
+    static["CachePolicyId"] = "2e54312d-136d-493c-8eb9-b001f22f67d2"  # Amplify: all cookies, all query strings
+    (tmp_path / "later.json").write_text(json.dumps(later))
+    lake = str(tmp_path / "lake")
+    ingest([str(tmp_path / "later.json"), str(src)], lake)
+    ctx = load(lake, start=None, end=None, distribution=None, engine="polars")
+    dist = ctx.distributions["E2EXAMPLE1"]
+    b = next(x for x in dist.behaviors if x.path_pattern == "/static/*")
+    (change,) = _changes(ctx, dist, b)
+    assert (change.kind, change.grew, change.etags) == ("distribution", True, ("E3QWRUHEXAMPLE", "E9LATER"))
+    assert change.what[0].startswith("behavior's cache policy 658327ea") and "cookies: none -> all" in change.what
