@@ -103,10 +103,15 @@ def distribution_fix(dist: Distribution, summary: str, patch: list[dict[str, Any
     """A change to a DistributionConfig: patch, diff and the get/update commands."""
     file = f"{dist.id}.json"
     etag = dist.etag or "<ETag>"
+    edit = (
+        f"jq {shell_quote(jq_program('.DistributionConfig', patch))} {file} > {dist.id}.config.json"
+        if patch
+        else f"jq .DistributionConfig {file} > {dist.id}.config.json    # then make the change above by hand"
+    )
     commands = [
         f"aws cloudfront get-distribution-config --id {dist.id} > {file}",
         f"jq -r .ETag {file}    # the ETag to pass below; it was {etag} when this config was ingested",
-        f"jq {shell_quote(jq_program('.DistributionConfig', patch))} {file} > {dist.id}.config.json",
+        edit,
         f"aws cloudfront update-distribution --id {dist.id} --if-match <ETag> "
         f"--distribution-config file://{dist.id}.config.json",
     ]
