@@ -39,7 +39,8 @@ def ingest(
     source: Annotated[
         str | None,
         typer.Option(
-            help="cloudfront | realtime | waf | distribution-config | web-acl (default: detect from content)."
+            help="cloudfront | realtime | waf | distribution-config | web-acl | cache-policy (default: detect from "
+            "content)."
         ),
     ] = None,
     realtime_fields: Annotated[
@@ -475,6 +476,48 @@ def catalog_command(
         )
         raise typer.Exit(1)
     typer.echo(reg.ddl, nl=False)
+
+
+@app.command()
+def doctor(
+    lake: LakeOpt,
+    start: Annotated[str | None, typer.Option(help="Inclusive UTC start, e.g. 2025-03-14 (default: all data).")] = None,
+    end: Annotated[str | None, typer.Option(help="Exclusive UTC end.")] = None,
+    distribution: Annotated[str | None, typer.Option(help="Only this distribution id.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json | markdown")] = "table",
+    fail_on: Annotated[
+        str, typer.Option("--fail-on", help="info | warn | error: the lowest severity that makes the exit status 1.")
+    ] = "warn",
+    engine: Annotated[str, typer.Option(help="polars | duckdb (same findings either way)")] = "polars",
+) -> None:
+    """Run the failure playbook against the ingested configs and logs: ranked findings, evidence and fixes.
+
+    Exit status: 0 no finding at or above --fail-on, 1 findings at or above it, 2 a usage or lake error.
+    """
+    from pipeline.doctor import SEVERITIES, diagnose
+    from pipeline.doctor.render import FORMATS, render
+    from pipeline.errors import LakeError
+    from pipeline.lake import Lake
+    from pipeline.times import parse_instant
+
+    try:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        if fail_on not in SEVERITIES:
+            raise UsageError(f"--fail-on {fail_on!r}: choose one of {', '.join(SEVERITIES)}")
+        if not Lake(lake).tables():
+            raise LakeError(f"{lake}: no edgelake table there; ingest configs and logs first (edgelake ingest)")
+        report = diagnose(
+            lake,
+            start=parse_instant(start, "--start") if start else None,
+            end=parse_instant(end, "--end") if end else None,
+            distribution=distribution,
+            engine=engine,
+        )
+    except EdgelakeError as exc:
+        raise _fail(exc) from None
+    typer.echo(render(report, fmt))
+    raise typer.Exit(1 if report.at_or_above(fail_on) else 0)
 
 
 # ---- report: self-contained HTML evidence reports (pipeline/reports) ----------------------------------

@@ -2,11 +2,12 @@
 
 Two parts, both through the same library calls as the CLI. First every bundled sample in
 ``data/samples/`` (AWS's documentation examples, legacy 24- and 33-field files, v2 JSON and Parquet,
-real-time logs with their field config, WAF logs, distribution configs, a web ACL, and the bad-input
-corpus whose lines land in ``rejects`` with their reasons) goes into one lake. Then the scenario
-generator writes a realistic day for one distribution (the Streamhaul incident and friends), which is
-ingested into a second lake and put through the named analyses; their answers are printed next to
-what the generator planted.
+real-time logs with their field config, WAF logs, distribution configs, a web ACL, managed cache
+policies, and the bad-input corpus whose lines land in ``rejects`` with their reasons) goes into one
+lake, and the doctor says what it finds there. Then the scenario generator writes a realistic day for
+one distribution (the Streamhaul incident and friends, its clean twin, its cache policies and a draft
+config CloudFront would refuse), which is ingested into a second lake, put through the named analyses
+and the doctor, and written up as both HTML reports.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import glob
 import sys
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import EdgelakeError
 from pipeline.ingest import IngestOptions, ingest
@@ -51,8 +53,8 @@ def _steps() -> list[tuple[str, list[str], IngestOptions]]:
         ),
         ("AWS WAF logs", _files("waf/**/*.gz", "waf/**/*.log", "waf/aws-docs.jsonl"), IngestOptions(source="waf")),
         (
-            "Distribution configs (get-distribution) and a web ACL",
-            _files("distribution/*.get-distribution.json", "webacl/*.json"),
+            "Distribution configs (get-distribution), a web ACL and the managed cache policies",
+            _files("distribution/*.get-distribution.json", "webacl/*.json", "cache-policy/*.json"),
             IngestOptions(),
         ),
         (
@@ -104,6 +106,16 @@ ANALYSES: list[tuple[str, str, dict[str, str]]] = [
 _SHOW = {"waf-fp-candidates": ["rule_group", "rule_id", "match_kind", "matches", "distinct_ips", "fp_score", "verdict"]}
 
 
+def samples_doctor(lake: str) -> None:
+    """What the doctor says about AWS's sample configs and logs (one line per finding)."""
+    from pipeline.doctor import diagnose
+
+    report = diagnose(lake)
+    print(f"\n-- edgelake doctor --lake {lake}: {len(report.findings)} findings")
+    for f in report.findings:
+        print(f"   {f.severity.upper():5} {f.id:28} {f.summary[:110]}")
+
+
 def scenario(root: Path, lake: str, scale: float) -> None:
     """Generate the scenario day, ingest it, and print the analyses' answers."""
     from pipeline.analyses import run
@@ -114,9 +126,9 @@ def scenario(root: Path, lake: str, scale: float) -> None:
         f"\n== Scenario: {scen.truth['totals']['cloudfront_requests']} requests on {scen.day} for "
         f"{scen.distribution_id} (planted facts in {scen.root / 'truth.json'})"
     )
-    summary = ingest(
-        [str(scen.cloudfront_dir), str(scen.waf_dir), str(scen.distribution_config), str(scen.web_acl)], lake
-    )
+    # the main distribution, its clean twin and the cache policies (for the doctor), then the draft nobody applied
+    summary = ingest(scen.doctor_inputs(), lake)
+    ingest([str(scen.draft_config)], lake, IngestOptions(distribution_id=scen.draft_distribution_id))
     rt = ingest(
         [str(scen.realtime_dir)],
         lake,
@@ -132,11 +144,15 @@ def scenario(root: Path, lake: str, scale: float) -> None:
         + f"; {summary.rejects + rt.rejects} rejects"
     )
     for title, name, params in ANALYSES:
-        frame = run(name, lake, params)
+        frame = run(name, lake, {**params, "distribution": scen.distribution_id})
         cols = _SHOW.get(name)
         if cols:
             frame = frame.select(cols)
-        print(f"\n-- {title}: edgelake query {name} --lake {lake}\n{render(frame.head(12).to_arrow(), 'table')}")
+        print(
+            f"\n-- {title}: edgelake query {name} --lake {lake} --param distribution={scen.distribution_id}\n"
+            f"{render(frame.head(12).to_arrow(), 'table')}"
+        )
+    doctor(lake, scen)
     # Both HTML evidence reports from the scenario lake; the incident one around the planted 429 storm.
     from datetime import timedelta
 
@@ -146,13 +162,32 @@ def scenario(root: Path, lake: str, scale: float) -> None:
     start = parse_instant(storm["start"]) - timedelta(minutes=15)
     end = parse_instant(storm["end"]) + timedelta(minutes=15)
     out = root.parent / "reports"
-    waf = waf_rollout_report(lake, out / "waf-rollout.html")
-    incident = incident_report(lake, out / "incident.html", start=start, end=end)
+    acl, dist = scen.truth["scenario"]["web_acl"], scen.distribution_id
+    waf = waf_rollout_report(lake, out / "waf-rollout.html", web_acl=acl)
+    incident = incident_report(lake, out / "incident.html", start=start, end=end, distribution=dist)
     print(
-        f"\n== Reports (self-contained HTML, open offline):\n   {waf}\n   {incident}\n"
-        f"   again with: edgelake report waf-rollout --lake {lake} --out {waf}\n"
-        f"               edgelake report incident --lake {lake} --out {incident} "
+        f"\n== Reports (self-contained HTML, open offline; both open with the doctor's findings):\n"
+        f"   {waf}\n   {incident}\n"
+        f"   again with: edgelake report waf-rollout --lake {lake} --web-acl {acl} --out {waf}\n"
+        f"               edgelake report incident --lake {lake} --distribution {dist} --out {incident} "
         f"--start {start:%Y-%m-%dT%H:%M:%SZ} --end {end:%Y-%m-%dT%H:%M:%SZ}"
+    )
+
+
+def doctor(lake: str, scen: Any) -> None:
+    """``edgelake doctor`` over the scenario: the planted findings, nothing on the clean twin."""
+    from pipeline.doctor import diagnose
+
+    report = diagnose(lake)
+    twin = scen.truth["doctor"]["twin"]["distribution_id"]
+    print(f"\n== edgelake doctor --lake {lake}: {len(report.findings)} findings, ranked (details: --format markdown)")
+    for f in report.findings:
+        where = ", ".join(v for k, v in f.subject.items() if k != "distribution_id")
+        print(f"   {f.severity.upper():5} {f.id:32} {f.subject['distribution_id']:15} {where}")
+    clean = [f for f in report.findings if f.subject["distribution_id"] == twin]
+    print(
+        f"   exit status 1 (findings at or above --fail-on warn); the clean twin {twin}: "
+        f"{len(clean)} finding(s): edgelake doctor --lake {lake} --distribution {twin} exits 0"
     )
 
 
@@ -179,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         con = connect(args.lake)
         for title, sql in QUERIES:
             print(f"\n-- {title}\n{render(query(con, sql), 'table')}")
+        samples_doctor(args.lake)
         scenario(Path(args.scenario_data), args.scenario_lake, args.scale)
     except EdgelakeError as exc:
         print(f"edgelake demo: error: {exc}", file=sys.stderr)

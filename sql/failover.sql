@@ -7,7 +7,9 @@
 -- description: function errors, client-side errors and geo blocks). Categories: eligible (origin group,
 -- description: GET/HEAD/OPTIONS, status in its criteria: CloudFront retried it on the secondary);
 -- description: gap_status (origin group, GET/HEAD/OPTIONS, status not in its criteria: 429 unless
--- description: configured); gap_method (origin group, any other method: writes never fail over);
+-- description: configured); gap_method (origin group, any other method: writes never fail over; only
+-- description: a config CloudFront would refuse puts writes there, since it rejects POST, PUT, PATCH or
+-- description: DELETE on a behavior aimed at an origin group: `edgelake doctor` says so);
 -- description: no_group (the behavior targets a single origin: failover can never happen); no_config
 -- description: (no distribution config ingested; target is then the Host header). Observed: status,
 -- description: method, behavior. Inferred: the target and its criteria, from the config; no log field

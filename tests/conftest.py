@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import hypothesis
 import pytest
@@ -73,3 +74,46 @@ hypothesis.settings.register_profile(
 )
 hypothesis.settings.load_profile("ci")  # --hypothesis-profile NAME replaces it after this file is loaded
 # ================================== end of Hypothesis profiles ==================================
+
+
+# ================================================================================================
+# The small ground-truth scenario — owned by tests/analyses/test_scenario.py; tests/doctor/test_doctor_scenario.py
+# reuses it (generated once per session: seed 11, scale 0.05, ~12,500 requests, every planted fact).
+# small_lake holds the main distribution's logs and configs as test_scenario ingests them.
+# ================================================================================================
+SMALL_SEED, SMALL_SCALE = 11, 0.05
+
+
+@pytest.fixture(scope="session")
+def small_scenario(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from pipeline.scenario import generate
+
+    return generate(tmp_path_factory.mktemp("scenario"), seed=SMALL_SEED, scale=SMALL_SCALE)
+
+
+@pytest.fixture(scope="session")
+def small_lake(small_scenario: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[Any]]:
+    from pipeline.ingest import IngestOptions, ingest
+    from pipeline.readers.realtime import load_fields
+
+    sc = small_scenario
+    lake = str(tmp_path_factory.mktemp("lake"))
+    logs = ingest(
+        [str(sc.cloudfront_dir), str(sc.waf_dir), str(sc.distribution_config), str(sc.web_acl)],
+        lake,
+        IngestOptions(workers=2),
+    )
+    realtime = ingest(
+        [str(sc.realtime_dir)],
+        lake,
+        IngestOptions(
+            source="realtime",
+            realtime_fields=load_fields(str(sc.realtime_config)),
+            distribution_id=sc.distribution_id,
+            workers=2,
+        ),
+    )
+    return lake, [logs, realtime]
+
+
+# ================================== end of the small scenario ===================================

@@ -30,6 +30,14 @@ POLARS: dict[str, str] = {
     "rate-sizing": "pipeline.analyses.rates:rate_sizing",
     "rate-limit-recommendation": "pipeline.analyses.rates:rate_limit_recommendation",
     "rate-limit-table": "pipeline.analyses.rates:rate_limit_table",
+    # the doctor's evidence queries (sql/doctor/)
+    "doctor-failures": "pipeline.doctor.twins:doctor_failures",
+    "doctor-traffic": "pipeline.doctor.twins:doctor_traffic",
+    "doctor-origin-errors": "pipeline.doctor.twins:doctor_origin_errors",
+    "doctor-edge-errors": "pipeline.doctor.twins:doctor_edge_errors",
+    "doctor-constant-bodies": "pipeline.doctor.twins:doctor_constant_bodies",
+    "doctor-query-names": "pipeline.doctor.twins:doctor_query_names",
+    "doctor-waf-traffic": "pipeline.doctor.twins:doctor_waf_traffic",
 }
 
 

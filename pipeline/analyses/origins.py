@@ -14,8 +14,9 @@ from pipeline.analyses.cache import bucket_expr
 from pipeline.analyses.requests import resolved_requests
 from pipeline.lake import Lake
 
+# The macros edge_generated and client_made of sql/views/edge_made.sql, as lists.
 EDGE_RESULT_TYPES = ["LimitExceeded", "CapacityExceeded", "LambdaExecutionError"]
-EDGE_DETAILED_TYPES = [
+EDGE_GENERATED_DETAILED = [
     "LimitExceeded",
     "CapacityExceeded",
     "LambdaExecutionError",
@@ -24,6 +25,8 @@ EDGE_DETAILED_TYPES = [
     "FunctionExecutionError",
     "FunctionThrottledError",
     "FunctionValidationError",
+]
+CLIENT_DETAILED = [
     "ClientCommError",
     "ClientGeoBlocked",
     "ClientHungUpRequest",
@@ -33,6 +36,7 @@ EDGE_DETAILED_TYPES = [
     "InvalidRequestHeader",
     "InvalidRequestMethod",
 ]
+EDGE_DETAILED_TYPES = EDGE_GENERATED_DETAILED + CLIENT_DETAILED
 WAF_ENDED = ["BLOCK", "CAPTCHA", "CHALLENGE"]
 FAILOVER_METHODS = ["GET", "HEAD", "OPTIONS"]
 
@@ -111,6 +115,12 @@ def failures(
         "method",
         "timestamp",
         "has_config",
+        "behavior",
+        "request_id",
+        "uri_stem",
+        "client_ip",
+        "result_type",
+        "detailed_result_type",
     )
 
 

@@ -37,6 +37,7 @@ _COMMON = [
     "logged_behavior",
     "time_to_first_byte",
     "time_taken",
+    "content_length",
 ]
 
 
@@ -87,6 +88,7 @@ def edge_requests(lake: Lake, log: str) -> pl.LazyFrame:
         pl.col("cache_behavior_path_pattern").alias("logged_behavior"),
         "time_to_first_byte",
         "time_taken",
+        pl.col("sc_content_len").alias("content_length"),
     )
 
 

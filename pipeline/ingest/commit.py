@@ -22,6 +22,7 @@ from pipeline import crashpoints
 from pipeline.ingest.unit import DATA_TABLES, ObjectOutcome, identity, object_app_id
 from pipeline.lake import FileSet, Lake
 from pipeline.readers import reasons
+from pipeline.readers._base import ConfigTables
 from pipeline.sqlutil import sql_literal
 
 
@@ -104,10 +105,9 @@ def commit_group(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary,
         if parts and lake.commit_parts(table, parts):
             crashpoints.reached(f"after-commit-{table}")
     for o in done:
-        if o.config_key is not None:
-            column, value = o.config_key
-            for table, frame in o.config.items():
-                lake.replace_rows(table, frame, key=column, value=value)
+        for part in o.configs:
+            _commit_config(lake, part)
+        if o.configs:
             crashpoints.reached("after-configs")
     # Failed objects' rejects carry no transaction: they are reported again every run until read.
     _clear_unreadable(lake, [o.obj.uri for o in done])
@@ -141,6 +141,35 @@ def commit_group(lake: Lake, group: list[ObjectOutcome], summary: IngestSummary,
             summary.problems.append({"object": o.obj.uri, "problem": o.failed})
         elif o.problem:
             summary.problems.append({"object": o.obj.uri, "problem": o.problem})
+
+
+def _commit_config(lake: Lake, part: ConfigTables) -> None:
+    """Keep the version, then make it the config tables' rows unless a later version is there already.
+
+    Versions of one config are ordered by config_versions.order_time (LastModifiedTime when the export
+    has it, else when it was ingested), so ingesting an old export after a newer one keeps the newer
+    one in the config tables, whatever the order of the files.
+    """
+    latest = True
+    if part.version is not None:
+        row = part.version.row(0, named=True)
+        lake.replace_rows("config_versions", part.version, key="version_id", value=row["version_id"])
+        newer = (
+            lake.scan("config_versions")
+            .filter(
+                (pl.col("kind") == row["kind"])
+                & (pl.col("config_id") == row["config_id"])
+                & (pl.col("order_time") > row["order_time"])
+            )
+            .select(pl.len())
+            .collect()
+            .item()
+        )
+        latest = newer == 0
+    if part.key is not None and latest:
+        column, value = part.key
+        for table, frame in part.tables.items():
+            lake.replace_rows(table, frame, key=column, value=value)
 
 
 def _manifest_row(o: ObjectOutcome, run_id: str, started: datetime) -> dict[str, Any]:

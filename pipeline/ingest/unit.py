@@ -22,7 +22,14 @@ from pipeline import crashpoints
 from pipeline.errors import ConfigError, EdgelakeError, InputError
 from pipeline.lake import FileSet, Lake
 from pipeline.readers import reasons, registry
-from pipeline.readers._base import ReadContext, empty_rejects, end_of_stream_rejects, raw_text, rejects_frame
+from pipeline.readers._base import (
+    ConfigTables,
+    ReadContext,
+    empty_rejects,
+    end_of_stream_rejects,
+    raw_text,
+    rejects_frame,
+)
 from pipeline.storage.chunks import ChunkStream, head
 from pipeline.storage.fs import open_binary
 from pipeline.storage.objects import InputObject
@@ -54,8 +61,7 @@ class ObjectOutcome:
     generation: int = 1
     files: dict[str, FileSet] = field(default_factory=dict)
     rejects: pl.DataFrame = field(default_factory=empty_rejects)
-    config: dict[str, pl.DataFrame] = field(default_factory=dict)
-    config_key: tuple[str, str] | None = None  # (column, value) whose rows a config replaces
+    configs: list[ConfigTables] = field(default_factory=list)  # the config documents an object holds
     lines: int = 0
     meta_lines: int = 0
     problem: str | None = None
@@ -64,8 +70,9 @@ class ObjectOutcome:
     @property
     def rows(self) -> dict[str, int]:
         out = {t: fs.rows for t, fs in self.files.items()}
-        for t, frame in self.config.items():
-            out[t] = out.get(t, 0) + frame.height
+        for part in self.configs:
+            for t, frame in part.tables.items():
+                out[t] = out.get(t, 0) + frame.height
         return out
 
     @property
@@ -162,9 +169,7 @@ def _failed(obj: InputObject, source: str, message: str, ingested_at: datetime) 
 def _read_config(out: ObjectOutcome, kind: str, ctx: ReadContext) -> None:
     with open_binary(ctx.uri) as fh:
         data = fh.read()
-    conf = registry.document_reader(kind)(data, ctx)
-    out.config = dict(conf.tables)
-    out.config_key = conf.key
+    out.configs = registry.document_reader(kind)(data, ctx)
 
 
 def _read_lines(out: ObjectOutcome, kind: str, ctx: ReadContext, lake: Lake) -> None:

@@ -169,8 +169,10 @@ def parse(path: Path) -> NamedQuery:
 
 @functools.cache
 def all_queries() -> dict[str, NamedQuery]:
-    """The analyses: ``sql/*.sql``, what ``edgelake query`` lists and runs."""
-    return {q.name: q for q in (parse(p) for p in sorted(resources.SQL_DIR.glob("*.sql")))}
+    """What ``edgelake query`` lists and runs: the analyses (``sql/*.sql``) and the queries ``edgelake
+    doctor`` reads its evidence with (``sql/doctor/*.sql``), so every number it shows can be re-derived."""
+    paths = [*sorted(resources.SQL_DIR.glob("*.sql")), *sorted((resources.SQL_DIR / "doctor").glob("*.sql"))]
+    return {q.name: q for q in (parse(p) for p in paths)}
 
 
 @functools.cache

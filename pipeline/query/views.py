@@ -38,7 +38,8 @@ if TYPE_CHECKING:  # pipeline.lake imports Polars (~0.3 s): a lazy connection to
 
 READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
 DUCKDB_MEMORY = "1GB"
-DERIVED_VIEWS = ("edge_requests", "resolved_requests", "failures", "rate_keys")  # in dependency order
+# in dependency order
+DERIVED_VIEWS = ("edge_requests", "resolved_requests", "edge_made", "failures", "rate_keys")
 
 
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
@@ -77,6 +78,7 @@ def connect(lake: Lake | str, *, lazy: bool = False) -> duckdb.DuckDBPyConnectio
     con = duckdb.connect()
     _OPEN.add(con)
     con.execute("SET TimeZone = 'UTC'")  # timestamps come back as UTC, as they are stored
+    con.execute("SET enable_progress_bar = false")  # stderr carries diagnostics, not DuckDB's bar
     _bound_memory(con)
     if is_s3:
         con.register_filesystem(_lake(lake).fs)  # s3:// locations read through the lake's own s3fs

@@ -48,14 +48,16 @@ class ReadContext:
 
 @dataclass(frozen=True)
 class ConfigTables:
-    """What a document reader (a config) produced: rows per config table, and which rows they replace.
+    """One config document a document reader found: its rows per config table, and its version.
 
-    ``key`` is the (column, value) whose rows in each table the new rows replace (a newer config of
-    the same distribution or web ACL replaces the older one); None: nothing to key them by.
+    ``key`` is the (column, value) whose rows in each table the new rows replace, when this is the
+    latest version of that config (a newer config of the same distribution, web ACL or cache policy
+    replaces the older one); None: nothing to key them by. ``version`` is its ``config_versions`` row.
     """
 
     tables: dict[str, pl.DataFrame]
     key: tuple[str, str] | None
+    version: pl.DataFrame | None = None
 
 
 @dataclass

@@ -3,33 +3,30 @@
 Reads the JSON the AWS CLI prints for ``aws cloudfront get-distribution --id X`` (the id, domain and
 ARN included), ``aws cloudfront get-distribution-config --id X`` (config only: the caller passes the
 id) or a bare ``DistributionConfig`` object. The config is validated the way CloudFront would route
-with it: every behavior must target a known origin or origin group, every group member must be a
-known origin. Anything else -- invalid UTF-8, invalid JSON, a JSON document of another kind, a value
-of the wrong JSON type -- is a :class:`~pipeline.errors.ConfigError` naming the file, the JSON path
-and what was expected.
+with it: every group member must be a known origin. A behavior whose target names neither an origin
+nor a group is kept (``target_is_group`` false): such a config may come from infrastructure code
+before it is applied, and ``edgelake doctor`` says CloudFront would refuse it. Anything else --
+invalid UTF-8, invalid JSON, a JSON document of another kind, a value of the wrong JSON type -- is a
+:class:`~pipeline.errors.ConfigError` naming the file, the JSON path and what was expected.
 
-This module also owns the small JSON-walking helpers (:class:`JsonNode`, :func:`parse_json_object`,
-:func:`config_frame`) that the other config readers (``webacl.py``) share. It does not match request
+The JSON walking it shares with the other config readers lives in :mod:`pipeline.readers._config_json`.
+It does not match request
 paths to behaviors (``sql/views/resolved_requests.sql`` and :mod:`pipeline.analyses.requests` do, with
 the expressions :mod:`pipeline.readers.patterns` makes) and never touches the lake.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import polars as pl
-import pyarrow as pa
 
-from pipeline import schemas
 from pipeline.errors import ConfigError
 from pipeline.readers._base import ConfigTables, ReadContext
+from pipeline.readers._config_json import JsonNode, config_frame, describe_value, parse_json_object
 from pipeline.readers.patterns import pattern_regex
 
 TABLES = ("distributions", "behaviors", "origins", "origin_groups")
@@ -41,201 +38,6 @@ _EXPECTED = (
 _ID = re.compile(r"[A-Za-z0-9]{1,128}")
 # CloudFront runs edge code in request order; listing events that way makes the column readable.
 _EVENT_ORDER = {"viewer-request": 0, "origin-request": 1, "origin-response": 2, "viewer-response": 3}
-_INT_BOUNDS = {bits: (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) for bits in (16, 32, 64)}
-
-
-# --- JSON walking shared by the config readers -------------------------------------------------------
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:40] + "…"
-        return f"the string {shown!r}"
-    if isinstance(value, list):
-        return f"a list of {len(value)}"
-    return "an object"
-
-
-@dataclass(frozen=True)
-class JsonNode:
-    """A JSON object plus where it sits, so every type error names file, JSON path and expectation."""
-
-    value: Mapping[str, Any]
-    path: str
-    uri: str
-    expected: str
-
-    def fail(self, key: str | None, problem: str) -> NoReturn:
-        """The JSON has the wrong shape here: say where, and which CLI output was expected."""
-        raise ConfigError(f"{self.uri}: {self._where(key)} {problem}; expected {self.expected}.")
-
-    def reject(self, key: str | None, problem: str) -> NoReturn:
-        """The JSON is well formed but describes a config AWS would refuse (edited by hand, or truncated)."""
-        raise ConfigError(
-            f"{self.uri}: {self._where(key)} {problem}; AWS would not accept this "
-            f"configuration, so the file was probably edited: "
-            f"export it again with the AWS CLI."
-        )
-
-    def _where(self, key: str | None) -> str:
-        where = self.path if key is None else f"{self.path}.{key}" if self.path else key
-        return where or "the top level"
-
-    def has(self, key: str) -> bool:
-        return self.value.get(key) is not None
-
-    def string(self, key: str, *, required: bool = False, blank_is_null: bool = False) -> str | None:
-        value = self.value.get(key)
-        if value is None:
-            if required:
-                self.fail(key, "is missing")
-            return None
-        if not isinstance(value, str):
-            self.fail(key, f"should be a string, not {_describe(value)}")
-        if required and not value:
-            self.fail(key, "is empty")
-        return None if blank_is_null and not value else value
-
-    def required_string(self, key: str) -> str:
-        value = self.string(key, required=True)
-        assert value is not None
-        return value
-
-    def boolean(self, key: str) -> bool | None:
-        value = self.value.get(key)
-        if value is None or isinstance(value, bool):
-            return value
-        self.fail(key, f"should be true or false, not {_describe(value)}")
-
-    def integer(self, key: str, *, bits: int = 32) -> int | None:
-        return _as_int(self, key, self.value.get(key), bits)
-
-    def child(self, key: str, *, required: bool = False) -> JsonNode | None:
-        value = self.value.get(key)
-        if value is None:
-            if required:
-                self.fail(key, "is missing")
-            return None
-        if not isinstance(value, dict):
-            self.fail(key, f"should be an object, not {_describe(value)}")
-        return JsonNode(value, f"{self.path}.{key}" if self.path else key, self.uri, self.expected)
-
-    def required_child(self, key: str) -> JsonNode:
-        node = self.child(key, required=True)
-        assert node is not None
-        return node
-
-    def array(self, key: str) -> list[Any] | None:
-        """A plain JSON list (as WAF writes lists); None when absent."""
-        value = self.value.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list):
-            self.fail(key, f"should be a list, not {_describe(value)}")
-        return value
-
-    def nodes(self, key: str) -> list[JsonNode]:
-        """A plain JSON list of objects; empty when absent."""
-        out = []
-        for i, item in enumerate(self.array(key) or []):
-            if not isinstance(item, dict):
-                self.fail(f"{key}[{i}]", f"should be an object, not {_describe(item)}")
-            out.append(
-                JsonNode(item, f"{self.path}.{key}[{i}]" if self.path else f"{key}[{i}]", self.uri, self.expected)
-            )
-        return out
-
-    def wrapped(self, key: str) -> list[Any] | None:
-        """CloudFront's ``{"Quantity": n, "Items": [...]}`` list; None when absent, [] for ``Quantity: 0``."""
-        node = self.child(key)
-        if node is None:
-            return None
-        items = node.array("Items")
-        quantity = node.integer("Quantity")
-        if items is None:
-            if quantity:
-                node.fail("Items", f"is missing although Quantity is {quantity}")
-            return []
-        if quantity is not None and quantity != len(items):
-            node.reject("Quantity", f"is {quantity} but Items has {len(items)} entries")
-        return items
-
-    def wrapped_strings(self, key: str) -> list[str] | None:
-        items = self.wrapped(key)
-        if items is None:
-            return None
-        for i, item in enumerate(items):
-            if not isinstance(item, str):
-                self.fail(f"{key}.Items[{i}]", f"should be a string, not {_describe(item)}")
-        return items
-
-    def wrapped_ints(self, key: str, *, bits: int) -> list[int] | None:
-        items = self.wrapped(key)
-        if items is None:
-            return None
-        out = []
-        for i, item in enumerate(items):
-            number = _as_int(self, f"{key}.Items[{i}]", item, bits)
-            if number is None:
-                self.fail(f"{key}.Items[{i}]", "should be a whole number, not null")
-            out.append(number)
-        return out
-
-    def wrapped_nodes(self, key: str) -> list[JsonNode]:
-        out = []
-        for i, item in enumerate(self.wrapped(key) or []):
-            where = f"{key}.Items[{i}]"
-            if not isinstance(item, dict):
-                self.fail(where, f"should be an object, not {_describe(item)}")
-            path = f"{self.path}.{where}" if self.path else where
-            out.append(JsonNode(item, path, self.uri, self.expected))
-        return out
-
-
-def _as_int(node: JsonNode, key: str, value: Any, bits: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        node.fail(key, f"should be a whole number, not {_describe(value)}")
-    lo, hi = _INT_BOUNDS[bits]
-    if not lo <= value <= hi:
-        node.fail(key, f"is {value}, out of range for a {bits}-bit integer")
-    return value
-
-
-def parse_json_object(data: bytes, *, uri: str, expected: str) -> JsonNode:
-    """Decode ``data`` as one UTF-8 JSON object; every failure is a ConfigError naming ``uri``."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{uri}: not UTF-8 text (invalid byte at offset {exc.start}); expected {expected}.") from exc
-    if not text.strip():
-        raise ConfigError(f"{uri}: the file is empty; expected {expected}.")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{uri}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); expected {expected}."
-        ) from exc
-    except RecursionError as exc:
-        raise ConfigError(f"{uri}: JSON nested too deeply to read; expected {expected}.") from exc
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{uri}: the JSON document is {_describe(doc)}, not an object; expected {expected}.")
-    return JsonNode(doc, "", uri, expected)
-
-
-def config_frame(table: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Rows (dicts keyed by column name) as a frame typed and ordered exactly as ``schemas/<table>.toml``."""
-    arrow = pa.Table.from_pylist(rows, schema=schemas.load(table).arrow_schema())
-    frame = pl.from_arrow(arrow)
-    assert isinstance(frame, pl.DataFrame)
-    return frame
 
 
 # --- the distribution reader -------------------------------------------------------------------------
@@ -247,10 +49,14 @@ class DistributionConfig:
     tables: dict[str, pl.DataFrame]
 
 
-def read_config(data: bytes, ctx: ReadContext) -> ConfigTables:
+def read_config(data: bytes, ctx: ReadContext) -> list[ConfigTables]:
     """The registry's entry point: a distribution config as its four tables, keyed by its distribution id."""
+    from pipeline.readers import versions
+
     conf = read_distribution_config(data, uri=ctx.uri, distribution_id=ctx.distribution_id)
-    return ConfigTables(dict(conf.tables), ("distribution_id", conf.distribution_id))
+    version = versions.distribution_version(data, conf.distribution_id)
+    key = ("distribution_id", conf.distribution_id)
+    return [ConfigTables(dict(conf.tables), key, version.frame(uri=ctx.uri, ingested_at=ctx.ingested_at))]
 
 
 def read_distribution_config(data: bytes, *, uri: str, distribution_id: str | None = None) -> DistributionConfig:
@@ -368,7 +174,7 @@ def _timestamp(node: JsonNode, key: str) -> datetime | None:
             return datetime.fromtimestamp(value, UTC)  # --cli-timestamp-format none/wire prints epoch seconds
     except (ValueError, OverflowError, OSError):
         pass
-    node.fail(key, f"should be an ISO 8601 time such as 2024-05-01T12:00:00Z, not {_describe(value)}")
+    node.fail(key, f"should be an ISO 8601 time such as 2024-05-01T12:00:00Z, not {describe_value(value)}")
 
 
 def _origin_rows(cfg: JsonNode) -> list[dict[str, Any]]:
@@ -461,12 +267,6 @@ def _behavior_rows(cfg: JsonNode, origin_ids: set[str], group_ids: set[str]) -> 
         is_default = precedence == len(ordered) - 1
         pattern = "*" if is_default else node.required_string("PathPattern")
         target = node.required_string("TargetOriginId")
-        if target not in origin_ids and target not in group_ids:
-            node.reject(
-                "TargetOriginId",
-                f"of the behavior for {pattern!r} names {target!r}, which is "
-                f"neither an origin nor an origin group of this distribution",
-            )
         methods = node.child("AllowedMethods")
         rows.append(
             {

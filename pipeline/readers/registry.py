@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from pipeline.storage.chunks import ChunkStream
 
     LineReader = Callable[[ChunkStream, ReadContext], Iterator[Batch]]
-    ConfigReader = Callable[[bytes, ReadContext], ConfigTables]
+    ConfigReader = Callable[[bytes, ReadContext], list[ConfigTables]]
 
 Sniff = Callable[[bytes, "set[str] | None"], bool]  # (first bytes, keys of the first JSON object or None)
 
@@ -100,6 +100,14 @@ KINDS: tuple[Kind, ...] = (
         "pipeline.readers.webacl:read_config",
         # get-web-acl output wraps the ACL in "WebACL"; a bare WebACL has its own top-level keys
         lambda head, keys: keys is not None and ("WebACL" in keys or {"DefaultAction", "Rules"} <= keys),
+        document=True,
+    ),
+    Kind(
+        "cache-policy",
+        "cache-policy",
+        ("cache_policies",),
+        "pipeline.readers.cachepolicy:read_config",
+        lambda head, keys: keys is not None and bool({"CachePolicy", "CachePolicyList", "CachePolicyConfig"} & keys),
         document=True,
     ),
     Kind(
@@ -183,7 +191,7 @@ def line_reader(name: str) -> LineReader:
 
 
 def document_reader(name: str) -> ConfigReader:
-    """The reader of a document kind (a config): ``(bytes, ReadContext) -> ConfigTables``."""
+    """The reader of a document kind (a config): ``(bytes, ReadContext) -> [ConfigTables]``, one per document."""
     found = kind(name)
     if not found.document:
         raise UsageError(f"{name} is a log read line by line, not a document")

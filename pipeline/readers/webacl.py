@@ -13,6 +13,7 @@ priorities). Errors are :class:`~pipeline.errors.ConfigError` naming the file an
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.readers._base import ConfigTables, ReadContext
-from pipeline.readers.distribution import JsonNode, config_frame, parse_json_object
+from pipeline.readers._config_json import JsonNode, config_frame, parse_json_object
 
 TABLE = "web_acl_rules"
 
@@ -33,11 +34,15 @@ _KINDS = {
 }
 
 
-def read_config(data: bytes, ctx: ReadContext) -> ConfigTables:
+def read_config(data: bytes, ctx: ReadContext) -> list[ConfigTables]:
     """The registry's entry point: a web ACL's rules, keyed by the ACL's ARN."""
+    from pipeline.readers import versions
+
     rules = read_web_acl(data, uri=ctx.uri)
     arn = rules.get_column("web_acl_arn")[0] if rules.height else None
-    return ConfigTables({"web_acl_rules": rules}, ("web_acl_arn", str(arn)) if arn else None)
+    acl = versions.web_acl_version(data)
+    version = acl.frame(uri=ctx.uri, ingested_at=ctx.ingested_at) if acl is not None else None
+    return [ConfigTables({"web_acl_rules": rules}, ("web_acl_arn", str(arn)) if arn else None, version)]
 
 
 def read_web_acl(data: bytes, *, uri: str) -> pl.DataFrame:
@@ -154,3 +159,19 @@ def _rule_row(rule: JsonNode) -> dict[str, Any]:
         row["evaluation_window_sec"] = body.integer("EvaluationWindowSec")
         row["aggregate_key_type"] = body.string("AggregateKeyType")
     return row
+
+
+def uri_prefix(statement: object) -> str | None:
+    """The path of a ``UriPath STARTS_WITH`` byte-match statement (SearchString base64); else None."""
+    bm = statement.get("ByteMatchStatement") if isinstance(statement, dict) else None
+    if not isinstance(bm, dict) or bm.get("PositionalConstraint") != "STARTS_WITH":
+        return None
+    if not isinstance(bm.get("FieldToMatch"), dict) or "UriPath" not in bm["FieldToMatch"]:
+        return None
+    transforms = bm.get("TextTransformations") or []
+    if any(isinstance(t, dict) and t.get("Type") not in (None, "NONE") for t in transforms):
+        return None
+    try:
+        return base64.b64decode(str(bm.get("SearchString", "")), validate=True).decode("utf-8")
+    except ValueError:
+        return None

@@ -1,12 +1,13 @@
 """The edge incident review (Streamhaul style): what failed, where, whether failover could help, and when.
 
-Owns the incident report's story. Sections: a generated timeline; status mix per origin per minute
-(stacked); failures per minute, failover-eligible vs the gaps no origin group closes; hit ratio per
-behavior per hour with detected regressions marked; the top URIs and client IPs of the window. The
-window totals come from the named queries (``status-mix``, ``failover``, ``failover-episodes``,
-``hit-ratio``, ``hit-ratio-regressions``); the per-minute series from SQL over the same table macros
-those queries use (``resolved_requests``, ``failures``), so both add up to the same numbers. Every
-section shows the command that reproduces it; every value is escaped by :mod:`pipeline.reports.html`.
+Owns the incident report's story. Sections: the doctor's findings (:mod:`.findings`); a generated
+timeline; status mix per origin per minute (stacked); failures per minute, failover-eligible vs the
+gaps no origin group closes; hit ratio per behavior per hour with detected regressions marked; the top
+URIs and client IPs of the window. The window totals come from the named queries (``status-mix``,
+``failover``, ``failover-episodes``, ``hit-ratio``, ``hit-ratio-regressions``); the per-minute series
+from SQL over the same table macros those queries use (``resolved_requests``, ``failures``), so both
+add up to the same numbers. Every section shows the command that reproduces it; every value is
+escaped by :mod:`pipeline.reports.html`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pipeline.errors import UsageError
-from pipeline.reports import plots
+from pipeline.reports import findings, plots
 from pipeline.reports.common import Window, analysis, iso, sql_rows
 from pipeline.reports.html import Col, Document, Html, command, el, join, masthead, pct, table
 
@@ -25,7 +26,8 @@ BASELINE_HOURS = 6  # hit-ratio-regressions' default baseline_hours
 MEANING = {
     "eligible": "an origin group would retry these on its secondary",
     "gap_status": "no failover: the status is not in the group's failover criteria (429 unless configured)",
-    "gap_method": "no failover: origin groups never retry writes (POST/PUT/PATCH/DELETE)",
+    "gap_method": "no failover: origin groups never retry writes (POST/PUT/PATCH/DELETE); only a config "
+    "CloudFront would refuse puts writes on a group (see Findings)",
     "no_group": "no failover possible: the behavior targets a single origin",
     "no_config": "no distribution config ingested: origin is the Host header",
 }
@@ -190,6 +192,9 @@ def build(
     regs, regs_cmd = analysis("hit-ratio-regressions", lake, {**ctx, "start": iso(baseline)})
     regs = [r for r in regs if r["ended_at"] is None or r["ended_at"] >= ctx_start]
     events = timeline(episodes, regs, failover, (start, end))
+    # the doctor over the same stretch the hit-ratio regressions look at (their baseline, then the window)
+    doctor_window = Window(baseline, end)
+    doctor = findings.diagnose(lake, doctor_window, distribution)
 
     origins = sorted({str(r["origin"]) for r in minutes})
     figs = {
@@ -211,6 +216,7 @@ def build(
         (f"{gaps:,}", "in a failover gap"),
         (f"{throttled:,}", "answered 429"),
         (f"{len(regs)}", "hit-ratio regressions nearby"),
+        (findings.counts(doctor.findings), "doctor findings (warn or worse / all)"),
     ]
     title = f"Edge incident review: {iso(start)} to {iso(end)}"
     body = join(
@@ -220,6 +226,7 @@ def build(
                 f"Distribution: {distribution or 'all'}. Log: {LOG}. Generated "
                 f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')}Z by edgelake.",
                 (
+                    ("findings", "Findings"),
                     ("timeline", "Timeline"),
                     ("status", "Status mix"),
                     ("failover", "Failover"),
@@ -227,6 +234,11 @@ def build(
                     ("top", "Top URIs and IPs"),
                 ),
                 cards,
+            ),
+            findings.section(
+                doctor,
+                f"{doctor_window.describe()} (the window, and the hours the hit-ratio baseline needs before it)",
+                findings.doctor_command(lake, doctor_window, distribution),
             ),
             el("h2", "Timeline", id="timeline"),
             el(

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline.errors import UsageError
 from pipeline.reports import exclusions as ex
-from pipeline.reports import plots
+from pipeline.reports import findings, plots
 from pipeline.reports.common import Window, analysis, sql_rows
 from pipeline.reports.html import Col, Document, Html, code, command, el, join, masthead, pct, table
 from pipeline.reports.waf_rates import rate_section
@@ -342,6 +342,7 @@ def build(
         plot_specs.update(rate_plots)
     finally:
         con.close()
+    doctor = findings.diagnose(lake, window, dist, checks=("waf.configuration",))
     counts = {v: sum(1 for r in rows if r["verdict"] == v) for v in plots.VERDICT_COLORS}
     cards_summary = [
         (f"{len(cands)}", "rules counting would-be blocks"),
@@ -359,6 +360,7 @@ def build(
                 f"Window: {window.describe()}. Distribution: {dist or 'all'}. Generated "
                 f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M')}Z by edgelake.",
                 (
+                    ("findings", "Findings"),
                     ("phases", "Phases"),
                     ("evidence", "Evidence"),
                     ("rules", "Rules"),
@@ -366,6 +368,11 @@ def build(
                     ("rates", "Rate-based rule"),
                 ),
                 cards_summary,
+            ),
+            findings.section(
+                doctor,
+                f"the web ACL configuration and its logs, {window.describe()}",
+                findings.doctor_command(lake, window, dist) + " (section waf.configuration)",
             ),
             _phase_section(cands),
             el("h2", "Evidence per rule", id="evidence"),

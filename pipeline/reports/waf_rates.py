@@ -9,11 +9,11 @@ configured limit, so the report can say whether the rule as configured would hav
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.readers.webacl import uri_prefix
 from pipeline.reports import plots
 from pipeline.reports.common import analysis
 from pipeline.reports.exclusions import AclRule
@@ -71,22 +71,6 @@ class RateRule:
             prefix,
             scope is not None and prefix is None,
         )
-
-
-def uri_prefix(statement: object) -> str | None:
-    """The path of a ``UriPath STARTS_WITH`` byte-match statement (SearchString base64); else None."""
-    bm = statement.get("ByteMatchStatement") if isinstance(statement, dict) else None
-    if not isinstance(bm, dict) or bm.get("PositionalConstraint") != "STARTS_WITH":
-        return None
-    if not isinstance(bm.get("FieldToMatch"), dict) or "UriPath" not in bm["FieldToMatch"]:
-        return None
-    transforms = bm.get("TextTransformations") or []
-    if any(isinstance(t, dict) and t.get("Type") not in (None, "NONE") for t in transforms):
-        return None
-    try:
-        return base64.b64decode(str(bm.get("SearchString", "")), validate=True).decode("utf-8")
-    except ValueError:
-        return None
 
 
 def _configured_block(i: int, rule: RateRule, lake: str, base: Mapping[str, Any], figs: dict[str, Any]) -> Html:

@@ -5,7 +5,8 @@ distribution ``E2SCENARIO01`` on one day, plus ``truth.json``: the facts planted
 counted by the generator itself while it wrote them. Analyses are tested by ingesting the logs and
 comparing their answers with the truth.
 
-Planted: a 5xx storm on the API group's primary (10:00-10:20) with failing writes; the 20:03-20:25
+Planted: a 5xx storm on the API group's primary (10:00-10:20) with failing writes (routed, as
+CloudFront requires, through the single-origin ``/api/*``, so they never fail over); the 20:03-20:25
 429 storm of the Streamhaul incident on a group that does not fail over on 429 (and a smaller one on
 ``/video/*``, whose group does); a single-origin upload outage (15:00-15:30); a cache-key regression
 after the 14:00 deploy (``/static/*`` hit ratio ~94% -> ~71%); WAF Count-mode false positives (large
@@ -35,8 +36,19 @@ from pipeline.errors import UsageError
 __all__ = ["DEFAULT_DAY", "Scenario", "generate"]
 
 DEFAULT_DAY = date(2025, 3, 14)
-GENERATOR_VERSION = 1  # bump when the output for a given seed and scale changes
-_OWNED = ("cloudfront", "realtime", "waf", "distribution", "webacl", "realtime-config.json", "truth.json")
+GENERATOR_VERSION = 2  # bump when the output for a given seed and scale changes
+_OWNED = (
+    "cloudfront",
+    "realtime",
+    "waf",
+    "distribution",
+    "webacl",
+    "realtime-config.json",
+    "truth.json",
+    "twin",
+    "drafts",
+    "cache-policies",
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,24 @@ class Scenario:
     waf_dir: Path
     distribution_config: Path
     web_acl: Path
+    twin_dir: Path  # the clean twin: cloudfront/, waf/, distribution/, webacl/
+    cache_policy_dir: Path
+    draft_config: Path  # get-distribution-config output: ingest with draft_distribution_id
+    draft_distribution_id: str
+
+    def doctor_inputs(self) -> list[str]:
+        """Everything the doctor reads but the draft: both distributions' logs and configs, the cache policies."""
+        return [
+            str(p)
+            for p in (
+                self.cloudfront_dir,
+                self.waf_dir,
+                self.distribution_config,
+                self.web_acl,
+                self.twin_dir,
+                self.cache_policy_dir,
+            )
+        ]
 
 
 def generate(out_dir: Path | str, *, seed: int = 7, scale: float = 1.0, day: date = DEFAULT_DAY) -> Scenario:
@@ -75,9 +105,20 @@ def generate(out_dir: Path | str, *, seed: int = 7, scale: float = 1.0, day: dat
     Scenario
         Paths of what was written and the truth dictionary.
     """
-    from pipeline.scenario import attacks, configs, incidents, logs, sessions, truth, waf
+    from pipeline.scenario import (
+        attacks,
+        configs,
+        doctor_truth,
+        incidents,
+        logs,
+        plants,
+        policies,
+        sessions,
+        truth,
+        waf,
+    )
     from pipeline.scenario.traffic import Traffic
-    from pipeline.scenario.world import DISTRIBUTION_ID, WEB_ACL_NAME, ClientFactory, ScenarioRandom
+    from pipeline.scenario.world import DISTRIBUTION_ID, DRAFT_ID, TWIN, WEB_ACL_NAME, ClientFactory, ScenarioRandom
 
     if not 0.005 <= scale <= 20:
         raise UsageError(f"scenario scale {scale} is out of range; use 0.005 to 20 (1.0 is ~250,000 requests)")
@@ -104,11 +145,13 @@ def generate(out_dir: Path | str, *, seed: int = 7, scale: float = 1.0, day: dat
     # An office's headcount does not shrink with the site's volume: keep it the busiest legitimate key
     sessions.office(tr, clients, round(14_000 * scale**0.5))
     sessions.background(tr, clients, round(250_000 * scale) - len(tr.requests), scale)
+    plants.add_traffic(tr, clients, scale, seed)
 
     verdicts = waf.decide(tr.requests)
     incidents.plant(tr)
     incidents.background_errors(tr, scale)
     incidents.edge_errors(tr, scale)
+    plants.after_incidents(tr, seed)
     incidents.finish(tr)
     waf.apply_rate_rule(tr.requests, verdicts)
 
@@ -120,6 +163,18 @@ def generate(out_dir: Path | str, *, seed: int = 7, scale: float = 1.0, day: dat
     )
     acl_path = configs.write(root / "webacl" / f"{WEB_ACL_NAME}.get-web-acl.json", configs.web_acl())
     rt_config = configs.write(root / "realtime-config.json", configs.realtime_config())
+    # the clean twin, the cache policies both use, and the draft nobody applied (edgelake doctor's inputs)
+    twin, twin_verdicts = plants.twin_traffic(seed, scale, day_start)
+    twin_root = root / "twin"
+    twin_cf, _ = logs.write_cloudfront(twin_root / "cloudfront", twin.requests, twin.rng, day_start, TWIN)
+    twin_waf = logs.write_waf(twin_root / "waf", twin.requests, twin_verdicts, twin.rng, day_start, TWIN)
+    configs.write(
+        twin_root / "distribution" / f"{TWIN.distribution_id}.get-distribution.json", configs.distribution(day, TWIN)
+    )
+    configs.write(twin_root / "webacl" / f"{TWIN.web_acl_name}.get-web-acl.json", configs.web_acl(TWIN))
+    for name, doc in policies.cache_policies(day).items():
+        configs.write(root / "cache-policies" / name, doc)
+    draft_path = configs.write(root / "drafts" / f"{DRAFT_ID}.get-distribution-config.json", policies.draft())
 
     scenario = {
         "generator_version": GENERATOR_VERSION,
@@ -137,6 +192,9 @@ def generate(out_dir: Path | str, *, seed: int = 7, scale: float = 1.0, day: dat
         late_lines=late,
         files={"cloudfront": cf_files, "realtime": rt_files, "waf": waf_files},
     )
+    facts["doctor"] = doctor_truth.compute(
+        tr, verdicts, twin, {"cloudfront": twin_cf, "waf": twin_waf}, day, facts["hit_ratio"]
+    )
     (root / "truth.json").write_text(json.dumps(facts, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return Scenario(
         root=root,
@@ -149,4 +207,8 @@ def generate(out_dir: Path | str, *, seed: int = 7, scale: float = 1.0, day: dat
         waf_dir=root / "waf",
         distribution_config=dist_path,
         web_acl=acl_path,
+        twin_dir=twin_root,
+        cache_policy_dir=root / "cache-policies",
+        draft_config=draft_path,
+        draft_distribution_id=DRAFT_ID,
     )

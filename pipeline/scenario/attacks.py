@@ -117,7 +117,7 @@ def sqli_probes(tr: Traffic, clients: ClientFactory, scale: float) -> list[str]:
         client = hosts[rng.randrange(PROBE_IPS)]
         path, behavior, field = _sqli_target(tr)
         status = rng.choices((400, 403, 404), (35, 25, 40))[0]
-        ctype = "application/json" if behavior is API else "text/html"
+        ctype = "application/json" if behavior.family == "api" else "text/html"
         if rng.random() < 0.2:
             payload = rng.choice(XSS)
             # a script tag has no spaces and goes out raw; the attribute payload must be encoded

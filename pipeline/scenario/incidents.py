@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable
 
 from pipeline.scenario.traffic import HOUR_MS, Request, Traffic
-from pipeline.scenario.world import API, DEFAULT, STATIC, UPLOAD, VIDEO
+from pipeline.scenario.world import API, DEFAULT, STATIC, UPLOAD, VIDEO, Behavior
 
 # (start, end) as (hour, minute) UTC; a request belongs to a window when start <= t < end.
 STORM_5XX = ((10, 0), (10, 20))
@@ -57,7 +57,7 @@ def origin_failure(req: Request, status: int, rng: random.Random, day_start: int
         ttfb = rng.randrange(30_000, 30_300)  # the origin read timeout
     else:
         ttfb = rng.randrange(20, 400)
-    json_api = req.behavior in (API, UPLOAD)
+    json_api = req.behavior.family in ("api", "upload")
     req.obj_type = "application/json" if json_api else "text/html"
     req.obj_len = rng.randrange(40, 160) if json_api else rng.randrange(500, 1_200)
     req.ttfb_ms = min(ttfb, req.t_ms - day_start)  # the request still arrived on this day
@@ -105,14 +105,14 @@ def plant(tr: Traffic) -> None:
     def inside(window: tuple[int, int], keep: Callable[[Request], bool]) -> list[Request]:
         return [r for r in misses if window[0] <= r.t_ms < window[1] and keep(r)]
 
-    reads = inside(s5, lambda r: r.behavior is API and r.method in ("GET", "HEAD", "OPTIONS"))
+    reads = inside(s5, lambda r: r.behavior.family == "api" and r.method in ("GET", "HEAD", "OPTIONS"))
     failed = _fail_some(tr, reads, 0.30, 5, (502, 503, 504), (45, 35, 20))
     for req in reads:  # the rest failed over to api-secondary: fine, but slow
         if id(req) not in failed and rng.random() < 0.4:
             extra = rng.randrange(1_000, 5_000)
             req.ttfb_ms += extra
             req.taken_ms += extra
-    _fail_some(tr, inside(s5, lambda r: r.behavior is API and r.is_write), 0.55, 5, (502, 503), (60, 40))
+    _fail_some(tr, inside(s5, lambda r: r.behavior.family == "api" and r.is_write), 0.55, 5, (502, 503), (60, 40))
     # 9% of the default behavior's misses at 20:03, climbing to 22% by 20:11
     ramp = inside(w429, lambda r: r.behavior is DEFAULT and r.method == "GET")
     _fail_some(tr, ramp, 0.18, 5, (429,), (1,), lambda r: 0.09 + 0.13 * min(1.0, (r.t_ms - w429[0]) / (8 * 60_000)))
@@ -134,8 +134,8 @@ def background_errors(tr: Traffic, scale: float) -> None:
     def n(base: int) -> int:
         return max(2, round(base * scale))
 
-    def miss(b: object, *methods: str) -> Callable[[Request], bool]:
-        return lambda r: r.behavior is b and r.method in methods
+    def miss(b: Behavior, *methods: str) -> Callable[[Request], bool]:
+        return lambda r: r.behavior.family == b.family and r.method in methods
 
     for req in _sample(rng, reqs, miss(DEFAULT, "GET"), n(20)):
         origin_failure(req, 502, rng, tr.day_start)
@@ -163,7 +163,8 @@ def edge_errors(tr: Traffic, scale: float) -> None:
     reqs = [r for r in tr.requests if _ordinary(r)]
     for req in _sample(rng, reqs, lambda r: r.behavior.is_group, max(3, round(40 * scale))):
         edge_error(req, "LimitExceeded", "LimitExceeded", rng)
-    for req in _sample(rng, reqs, lambda r: r.behavior is API and r.result == "Miss", max(3, round(60 * scale))):
+    api_misses = lambda r: r.behavior.family == "api" and r.result == "Miss"  # noqa: E731
+    for req in _sample(rng, reqs, api_misses, max(3, round(60 * scale))):
         edge_error(req, "LambdaExecutionError", "LambdaExecutionError", rng)
     for req in _sample(rng, reqs, lambda r: r.behavior is DEFAULT, max(3, round(30 * scale))):
         edge_error(req, "Error", "FunctionExecutionError", rng)

@@ -28,7 +28,7 @@ import isal.igzip
 
 from pipeline.scenario import waf
 from pipeline.scenario.traffic import HOUR_MS, Request
-from pipeline.scenario.world import ACCOUNT, ALIAS, DISTRIBUTION_ID, DOMAIN, REALTIME_NAME, VIDEO, WEB_ACL_NAME
+from pipeline.scenario.world import ACCOUNT, ALIAS, MAIN, REALTIME_NAME, VIDEO, Site
 
 CF_FIELDS = (
     "date",
@@ -147,15 +147,15 @@ def _utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def cf_line(req: Request, day: str, day_start_ms: int) -> str:
+def cf_line(req: Request, day: str, day_start_ms: int, site: Site = MAIN) -> str:
     c = req.client
     tls = req.protocol == "https"
     lo, hi = req.byte_range if req.byte_range else ("-", "-")
     taken, ttfb = req.taken_ms, req.ttfb_ms
     return (
         f"{day}\t{_clock((req.t_ms - day_start_ms) // 1000)}\t{c.pop}\t{req.sc_bytes}\t{c.ip}\t{req.method}\t"
-        f"{DOMAIN}\t{aws_encode(req.path)}\t{req.status}\t{aws_encode(req.referer)}\t{aws_encode(req.ua)}\t"
-        f"{aws_encode(req.query)}\t-\t{req.result}\t{req.request_id}\t{ALIAS}\t{req.protocol}\t"
+        f"{site.domain}\t{aws_encode(req.path)}\t{req.status}\t{aws_encode(req.referer)}\t{aws_encode(req.ua)}\t"
+        f"{aws_encode(req.query)}\t-\t{req.result}\t{req.request_id}\t{site.alias}\t{req.protocol}\t"
         f"{req.hdr_in + req.body}\t{taken // 1000}.{taken % 1000:03d}\t{c.xff or '-'}\t"
         f"{c.tls_protocol if tls else '-'}\t{c.tls_cipher if tls else '-'}\t{req.response_result}\t"
         f"{req.http_version}\t-\t-\t{req.port}\t{ttfb // 1000}.{ttfb % 1000:03d}\t{req.detailed}\t"
@@ -164,7 +164,7 @@ def cf_line(req: Request, day: str, day_start_ms: int) -> str:
 
 
 def write_cloudfront(
-    root: Path, requests: list[Request], rng: random.Random, day_start_ms: int
+    root: Path, requests: list[Request], rng: random.Random, day_start_ms: int, site: Site = MAIN
 ) -> tuple[dict[str, int], int]:
     """Hourly objects (one or two per hour; late lines in the next hour's).
 
@@ -178,7 +178,7 @@ def write_cloudfront(
         if rng.random() < LATE_SHARE:
             hour += 1
             late += 1
-        by_hour[hour].append(cf_line(req, day, day_start_ms))
+        by_hour[hour].append(cf_line(req, day, day_start_ms, site))
     out: dict[str, int] = {}
     root.mkdir(parents=True, exist_ok=True)
     for hour in sorted(by_hour):
@@ -191,7 +191,7 @@ def write_cloudfront(
             if not chunk:
                 continue
             ident = "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(8))
-            path = root / f"{DISTRIBUTION_ID}.{stamp}.{ident}.gz"
+            path = root / f"{site.distribution_id}.{stamp}.{ident}.gz"
             path.write_bytes(_gz(CF_HEADER + "\n".join(chunk) + "\n"))
             out[path.name] = len(chunk)
     return out, late
@@ -297,20 +297,25 @@ def write_realtime(root: Path, requests: list[Request], rng: random.Random, day_
 
 
 def write_waf(
-    root: Path, requests: list[Request], verdicts: list[waf.Verdict], rng: random.Random, day_start_ms: int
+    root: Path,
+    requests: list[Request],
+    verdicts: list[waf.Verdict],
+    rng: random.Random,
+    day_start_ms: int,
+    site: Site = MAIN,
 ) -> dict[str, int]:
     """WAF objects every 5 minutes by arrival time, records in arrival order. Returns records per object."""
     buckets: dict[int, list[int]] = defaultdict(list)
     for i, req in enumerate(requests):
         buckets[(req.arrival_ms - day_start_ms) // WAF_PUBLISH_MS].append(i)
     out: dict[str, int] = {}
-    base = root / "AWSLogs" / ACCOUNT / "WAFLogs" / "cloudfront" / WEB_ACL_NAME
+    base = root / "AWSLogs" / ACCOUNT / "WAFLogs" / "cloudfront" / site.web_acl_name
     for key in sorted(buckets):
         idxs = sorted(buckets[key], key=lambda i: (requests[i].arrival_ms, requests[i].request_id))
         start = _utc(day_start_ms + key * WAF_PUBLISH_MS)
-        name = f"{ACCOUNT}_waflogs_cloudfront_{WEB_ACL_NAME}_{start:%Y%m%dT%H%MZ}_{rng.getrandbits(32):08x}.log.gz"
+        name = f"{ACCOUNT}_waflogs_cloudfront_{site.web_acl_name}_{start:%Y%m%dT%H%MZ}_{rng.getrandbits(32):08x}.log.gz"
         path = base / f"{start:%Y/%m/%d/%H/%M}" / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(_gz("".join(waf.line(requests[i], verdicts[i]) + "\n" for i in idxs)))
+        path.write_bytes(_gz("".join(waf.line(requests[i], verdicts[i], site) + "\n" for i in idxs)))
         out[str(path.relative_to(root))] = len(idxs)
     return out

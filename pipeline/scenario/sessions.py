@@ -434,7 +434,7 @@ def _incident_floor(s: Sessions, pool: list[Client]) -> None:
             at(incidents.STORM_5XX),
             c,
             "GET",
-            "/api/recommendations",
+            "/api/catalog",  # not /api/recommendations*: its origin-response function hides failures
             API,
             ua=c.ua,
             cache="Miss",

@@ -17,19 +17,20 @@ import base64
 import random
 from dataclasses import dataclass
 
-from pipeline.scenario.world import API, DEFAULT, STATIC, UPLOAD, VIDEO, Behavior, Client
+from pipeline.scenario.world import API, STATIC, UPLOAD, VIDEO, Behavior, Client, api_behavior
 
 HOUR_MS = 3_600_000
-DEPLOY_HOUR = 14  # the deploy that added a Set-Cookie to cacheable static paths (hit ratio 94% -> 71%)
+# the deploy whose cache policy change put the A/B-test cookie into /static/*'s key (hit ratio 94% -> 71%)
+DEPLOY_HOUR = 14
 STATIC_HIT = (0.94, 0.71)  # before, after the deploy
 OLD_BUNDLE, NEW_BUNDLE = "3f9a1c2e", "8b7d40f1"
-# time to first byte (ms) of a cache miss, per behavior: the origin's own latency
+# time to first byte (ms) of a cache miss, per behavior family: the origin's own latency
 _ORIGIN_TTFB = {
-    API.pattern: (30, 260),
-    STATIC.pattern: (20, 140),
-    VIDEO.pattern: (30, 220),
-    UPLOAD.pattern: (80, 600),
-    DEFAULT.pattern: (40, 420),
+    "api": (30, 260),
+    "static": (20, 140),
+    "video": (30, 220),
+    "upload": (80, 600),
+    "pages": (40, 420),
 }
 
 
@@ -74,6 +75,7 @@ class Request:
     content_len: int = -1
     sc_bytes: int = 0
     waf_blocked: bool = False
+    rewritten: bool = False  # an origin error the origin-response function turned into a 200 (plants.py)
 
     @property
     def arrival_ms(self) -> int:
@@ -194,7 +196,7 @@ class Traffic:
             p = 0.93 if "/live/" in path else 0.9  # live segments are new every 6 s: more misses
             if r >= p:
                 return "OriginShieldHit" if self.rng.random() < 0.45 else "Miss"
-        elif behavior is API:
+        elif behavior.family == "api":
             p = 0.65 if path.startswith(("/api/catalog", "/api/titles/")) else 0.0
         elif path in ("/favicon.ico", "/robots.txt"):
             p = 0.97
@@ -227,6 +229,8 @@ class Traffic:
     ) -> Request | None:
         """Add one request that arrived at ``arrival_ms``; None if it would finish after the day ends."""
         rng = self.rng
+        if behavior is API:  # callers name the API; the path decides which of its behaviors serves it
+            behavior = api_behavior(path)
         outcome = cache or self.cache(behavior, path, method, arrival_ms)
         ttfb, taken = self._timing(behavior, outcome, obj[1] if method != "HEAD" else 0, body)
         t_ms = arrival_ms + taken
@@ -280,7 +284,7 @@ class Traffic:
         elif outcome == "Redirect":
             ttfb = rng.randrange(0, 3)
         else:
-            low, high = _ORIGIN_TTFB[behavior.pattern]
+            low, high = _ORIGIN_TTFB[behavior.family]
             ttfb = rng.randrange(low, high)
         if body:
             ttfb += body // rng.randrange(1_000, 10_000)  # bytes per ms upstream: 1-10 MB/s

@@ -54,10 +54,14 @@ DEFINITIONS = {
     "one of: " + ", ".join(sorted(EDGE_DETAILED)) + ".",
     "failover_categories": "Target = the serving behavior's TargetOriginId. eligible: target is an origin group, "
     "method GET/HEAD/OPTIONS, status in the group's criteria; gap_status: same but status not "
-    "in the criteria; gap_method: target is a group, method POST/PUT/PATCH/DELETE; no_group: "
-    "target is a single origin. first_seen/last_seen: min/max CloudFront timestamp.",
+    "in the criteria; gap_method: target is a group, method POST/PUT/PATCH/DELETE (never here: CloudFront "
+    "refuses write methods on a behavior aimed at an origin group, so the scenario routes writes through "
+    "the single-origin /api/* and /upload/*); no_group: target is a single origin. first_seen/last_seen: "
+    "min/max CloudFront timestamp.",
     "planted": "Each planted fact counts every non-excluded failure of its target and category inside its window "
-    "(the planted failures plus any ordinary origin error that happened there).",
+    "(the planted failures plus any ordinary origin error that happened there). writes_outage is api-primary's "
+    "no_group failures in the 5xx storm: the failing writes of /api/*, and reads of /api/me (a read-only "
+    "behavior aimed at the group's primary instead of the group) when the storm hit them.",
     "hit_ratio": "cacheable: method not POST/PUT/PATCH/DELETE and x_edge_response_result_type in (Hit, RefreshHit, "
     "Miss) and protocol not ws/wss; hits: response result type Hit or RefreshHit; origin_shield_hits: "
     "cacheable rows whose detailed type is OriginShieldHit (misses at the edge). Bytes are sc_bytes. "
@@ -134,7 +138,7 @@ def _failover(tr: Traffic) -> tuple[dict[str, Any], dict[str, Any]]:
     planted = {}
     for name, window, target, category in (
         ("storm_5xx", incidents.STORM_5XX, "api-group", "eligible"),
-        ("writes_outage", incidents.STORM_5XX, "api-group", "gap_method"),
+        ("writes_outage", incidents.STORM_5XX, "api-primary", "no_group"),
         ("storm_429", incidents.STORM_429, "web-group", "gap_status"),
         ("storm_429_video", incidents.VIDEO_429, "media-group", "eligible"),
         ("single_origin", incidents.SINGLE_ORIGIN, "upload-origin", "no_group"),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pipeline.scenario.traffic import Request
-from pipeline.scenario.world import ACCOUNT, ALIAS, DISTRIBUTION_ID, WATCHED_COUNTRIES, WEB_ACL_ARN, WEB_ACL_ID
+from pipeline.scenario.world import ACCOUNT, MAIN, WATCHED_COUNTRIES, WEB_ACL_ID, Site
 
 ANON = "AWSManagedRulesAnonymousIpList"
 KBI = "AWSManagedRulesKnownBadInputsRuleSet"
@@ -187,6 +187,10 @@ def evaluate(req: Request, cache: dict[tuple[Any, ...], Verdict]) -> Verdict:
             labels.append(f"awswaf:managed:aws:known-bad-inputs:{label}")
             return done()
     groups.append(CRS)
+    if "size_query" in sig:  # query strings over 2 KB: enforced, so legitimate long share links are blocked
+        matches.append(Match(f"AWS#{CRS}", "SizeRestrictions_QUERYSTRING", "BLOCK", "", terminating=True))
+        labels.append("awswaf:managed:aws:core-rule-set:SizeRestrictions_QueryString")
+        return done()
     if big:
         matches.append(Match(f"AWS#{CRS}", "SizeRestrictions_BODY", "COUNT", "BLOCK"))
         labels.append("awswaf:managed:aws:core-rule-set:SizeRestrictions_Body")
@@ -292,16 +296,23 @@ def _j(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-_ACCEPT = {
-    "/api/*": "application/json, text/plain, */*",
-    "/video/*": "*/*",
-    "/static/*": "*/*",
-    "/upload/*": "application/json, text/plain, */*",
+_ACCEPT = {  # per behavior family
+    "api": "application/json, text/plain, */*",
+    "video": "*/*",
+    "static": "*/*",
+    "upload": "application/json, text/plain, */*",
 }
 _PAGE_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-_PREFIX = f'{{"timestamp":%d,"formatVersion":1,"webaclId":"{WEB_ACL_ARN}",'
-_SOURCE = f'"httpSourceName":"CF","httpSourceId":"{DISTRIBUTION_ID}",'
-_HOST = f'{{"name":"host","value":"{ALIAS}"}}'
+
+
+@functools.lru_cache(maxsize=4)
+def _fixed(site: Site) -> tuple[str, str, str]:
+    """The parts of every record that only depend on the distribution and its web ACL."""
+    return (
+        f'{{"timestamp":%d,"formatVersion":1,"webaclId":"{site.web_acl_arn}",',
+        f'"httpSourceName":"CF","httpSourceId":"{site.distribution_id}",',
+        f'{{"name":"host","value":"{site.alias}"}}',
+    )
 
 
 def _header(name: str, value: str) -> str:
@@ -309,11 +320,11 @@ def _header(name: str, value: str) -> str:
 
 
 @functools.lru_cache(maxsize=4_096)
-def _browser_headers(ua: str, accept: str) -> str:
+def _browser_headers(ua: str, accept: str, host: str) -> str:
     """The headers every request of one browser sends, as JSON array members."""
     return ",".join(
         (
-            _HOST,
+            host,
             _header("user-agent", ua),
             _header("accept", accept),
             '{"name":"accept-encoding","value":"gzip, deflate, br"}',
@@ -322,10 +333,11 @@ def _browser_headers(ua: str, accept: str) -> str:
     )
 
 
-def line(req: Request, v: Verdict) -> str:
+def line(req: Request, v: Verdict, site: Site = MAIN) -> str:
     """The WAF log record of ``req`` as one JSON line (no trailing newline)."""
     c = req.client
-    hs = _browser_headers(req.ua, _ACCEPT.get(req.behavior.pattern, _PAGE_ACCEPT))
+    prefix, source, host = _fixed(site)
+    hs = _browser_headers(req.ua, _ACCEPT.get(req.behavior.family, _PAGE_ACCEPT), host)
     if req.referer:
         hs += "," + _header("referer", req.referer)
     for name, value in req.headers:
@@ -338,16 +350,16 @@ def line(req: Request, v: Verdict) -> str:
         hs += "," + _header("x-forwarded-for", c.xff)
     oversize = ',"oversizeFields":["REQUEST_BODY"]' if req.body > INSPECTION_LIMIT else ""
     return (
-        _PREFIX
+        prefix
         % req.arrival_ms
         + f'"terminatingRuleId":"{v.terminating_rule_id}","terminatingRuleType":"{v.terminating_rule_type}",'
         f'"action":"{v.action}","terminatingRuleMatchDetails":{v.tmd_json},'
-        + _SOURCE
+        + source
         + f'"ruleGroupList":{v.rgl_json},"rateBasedRuleList":{v.rbrl_json},"nonTerminatingMatchingRules":'
         f'{v.ntmr_json},"requestHeadersInserted":null,"responseCodeSent":null,"httpRequest":{{"clientIp":'
         f'"{c.ip}","country":"{c.country}","headers":[{hs}],"uri":{_j(req.path)},"args":'
         f'{_j(req.query)},"httpVersion":"{req.http_version}","httpMethod":"{req.method}","requestId":'
-        f'"{req.request_id}","fragment":"","scheme":"{req.protocol}","host":"{ALIAS}"}},"labels":'
+        f'"{req.request_id}","fragment":"","scheme":"{req.protocol}","host":"{site.alias}"}},"labels":'
         f'{v.labels_json},"requestBodySize":{req.body},"requestBodySizeInspectedByWAF":'
         f'{min(req.body, INSPECTION_LIMIT)},"ja3Fingerprint":"{c.ja3}","ja4Fingerprint":"{c.ja4}"{oversize}}}'
     )

@@ -26,6 +26,33 @@ WEB_ACL_ARN = f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/{WEB_ACL_NAME}/{
 REALTIME_NAME = "streamhaul-rt"
 OFFICE_NAT_IP = "203.0.113.10"
 
+
+@dataclass(frozen=True)
+class Site:
+    """What tells one distribution's logs from another's: ids, names and the web ACL in front of it."""
+
+    distribution_id: str
+    domain: str
+    alias: str
+    web_acl_name: str
+    web_acl_id: str
+
+    @property
+    def web_acl_arn(self) -> str:
+        return f"arn:aws:wafv2:us-east-1:{ACCOUNT}:global/webacl/{self.web_acl_name}/{self.web_acl_id}"
+
+
+MAIN = Site(DISTRIBUTION_ID, DOMAIN, ALIAS, WEB_ACL_NAME, WEB_ACL_ID)
+# The clean twin: the same site, configured as it should be, with traffic where nothing goes wrong.
+TWIN = Site(
+    "E2CLEANTWIN01",
+    "d2cleantwin.cloudfront.net",
+    "clean.streamhaul.example",
+    "streamhaul-clean-acl",
+    "0b9d4e21-7c3a-4f5e-8d16-a2c4e6f80b13",
+)
+DRAFT_ID = "E2DRAFTCONFIG1"  # an infrastructure-as-code draft that CloudFront would refuse (never deployed)
+
 GEO_BLOCKED = ("CU", "IR", "KP", "SY")  # CloudFront geo restriction (blacklist): 403 ClientGeoBlocked
 WATCHED_COUNTRIES = ("BY", "RU")  # matched by the web ACL rule BlockedCountriesWatch (Count)
 
@@ -51,14 +78,40 @@ class Behavior:
     target: str
     is_group: bool
     criteria: tuple[int, ...]  # failover status codes of the target group; () for a single origin
+    family: str  # the part of the site it serves: api, upload, static, video, pages
 
 
-API = Behavior("/api/*", "api-group", True, (500, 502, 503, 504))
-UPLOAD = Behavior("/upload/*", "upload-origin", False, ())
-STATIC = Behavior("/static/*", "static-s3", False, ())
-VIDEO = Behavior("/video/*", "media-group", True, (429, 500, 502, 503, 504))
-DEFAULT = Behavior("*", "web-group", True, (500, 502, 503, 504))
-BEHAVIORS = (API, UPLOAD, STATIC, VIDEO, DEFAULT)  # precedence order, default last
+# CloudFront refuses a behavior that allows POST/PUT/PATCH/DELETE and targets an origin group, so the
+# API is split as real distributions split it: GET-only behaviors for the read paths on api-group
+# (failover), and the catch-all /api/* for the writes on the group's primary alone. /api/me is the
+# planted "failover silently off": read-only, yet aimed at api-primary instead of the group.
+_API_CODES = (500, 502, 503, 504)
+API_ME = Behavior("/api/me", "api-primary", False, (), "api")
+API_CATALOG = Behavior("/api/catalog*", "api-group", True, _API_CODES, "api")
+API_TITLES = Behavior("/api/titles/*", "api-group", True, _API_CODES, "api")
+API_RECS = Behavior("/api/recommendations*", "api-group", True, _API_CODES, "api")
+API = Behavior("/api/*", "api-primary", False, (), "api")
+UPLOAD = Behavior("/upload/*", "upload-origin", False, (), "upload")
+STATIC = Behavior("/static/*", "static-s3", False, (), "static")
+VIDEO = Behavior("/video/*", "media-group", True, (429, 500, 502, 503, 504), "video")
+DEFAULT = Behavior("*", "web-group", True, (500, 502, 503, 504), "pages")
+# precedence order, default last
+BEHAVIORS = (API_ME, API_CATALOG, API_TITLES, API_RECS, API, UPLOAD, STATIC, VIDEO, DEFAULT)
+API_READS = (API_ME, API_CATALOG, API_TITLES, API_RECS)
+
+
+def api_behavior(path: str) -> Behavior:
+    """The behavior CloudFront picks for an ``/api/`` path (first match in precedence order).
+
+    Written as prefix tests rather than with the pipeline's pattern matcher: the generator must not
+    use the code it tests. ``/api/me`` has no wildcard, so it matches that path only.
+    """
+    if path == "/api/me":
+        return API_ME
+    for b in (API_CATALOG, API_TITLES, API_RECS):
+        if path.startswith(b.pattern.rstrip("*")):
+            return b
+    return API
 
 
 @dataclass(frozen=True, slots=True)

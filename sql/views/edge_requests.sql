@@ -11,7 +11,8 @@ SELECT
     x_edge_detailed_result_type AS detailed_result_type,
     sc_bytes AS bytes, x_host_header AS host, x_edge_request_id AS request_id, c_ip AS client_ip,
     cs_uri_stem AS uri_stem, cs_uri_query AS uri_query, cs_user_agent AS user_agent,
-    cache_behavior_path_pattern AS logged_behavior, time_to_first_byte, time_taken
+    cache_behavior_path_pattern AS logged_behavior, time_to_first_byte, time_taken,
+    sc_content_len AS content_length
 FROM cloudfront
 UNION ALL
 SELECT
@@ -21,5 +22,6 @@ SELECT
     x_edge_detailed_result_type,
     sc_bytes, x_host_header, x_edge_request_id, c_ip,
     split_part(cs_uri_stem, '?', 1), cs_uri_query, cs_user_agent,
-    cache_behavior_path_pattern, time_to_first_byte, time_taken
+    cache_behavior_path_pattern, time_to_first_byte, time_taken,
+    sc_content_len
 FROM realtime;

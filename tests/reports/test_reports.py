@@ -420,6 +420,16 @@ def test_report_in_chromium(built: Built, which: str, csp: bool, tmp_path: Path)
 # ---- small pieces ---------------------------------------------------------------------------------------
 
 
+def test_reports_open_with_the_doctors_findings(built: Built) -> None:
+    for doc, first in ((built.incident, "timeline"), (built.waf, "phases")):
+        text = doc.render()
+        assert 'id="findings"' in text and text.index('id="findings"') < text.index(f'id="{first}"')
+    incident = built.incident.render()
+    assert "failover.gap-429" in incident and "failover.silently-off" in incident
+    waf = built.waf.render()
+    assert "waf.fp-blocking" in waf and "SizeRestrictions_QUERYSTRING" in waf and "failover.gap-429" not in waf
+
+
 def test_markup_helpers_escape_text_and_attributes() -> None:
     from pipeline.reports.html import Col, el, table
 
