@@ -160,6 +160,7 @@ def _dependencies() -> dict[str, frozenset[str]]:
     resolved: dict[str, frozenset[str]] = {}
     for name in DERIVED_VIEWS:  # dependency order: the views a view reads are resolved before it
         text = (resources.VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8")
+        text = re.sub(r"--[^\n]*", "", text)  # our view files' comments name modules and tables in prose
         reads: set[str] = set()
         for dep in _names_in(text, tables | set(resolved)):
             reads |= resolved.get(dep, {dep})
