@@ -13,7 +13,9 @@ Owns the orchestration of this comparison, nothing else. Contenders, each on a f
 Per run: wall time and lines/s; the CPU seconds the workers spent (``/proc/<pid>/stat`` before and after;
 the coordinator's from ``wait4``), hence lines per worker CPU-second, the per-core figure the scale model
 in the README uses; the peak RSS of each worker process and of the coordinator (sampled every 0.1 s).
-Efficiency per worker is the N-worker rate over N times the 1-worker rate of the same family.
+Efficiency per worker is the N-worker rate over N times the 1-worker rate of the same family; on a machine
+shared with other work, wall time depends on what the others do, so the CPU efficiency (lines per worker
+CPU-second against the 1-worker figure) is printed too.
 
 Commit cost: ``--small`` objects of ``--small-lines`` lines in total are ingested by a coordinator whose
 ``commit_group`` and ``Lake.commit_parts`` are timed (``bench/_commit_probe.py``), once per ``--groups``
@@ -196,7 +198,8 @@ class Run:
     lines_per_worker_cpu_second: float = 0.0
     peak_worker_mib: list[float] = field(default_factory=list)  # one per worker process
     peak_coordinator_mib: float = 0.0
-    efficiency: float | None = None
+    efficiency: float | None = None  # lines/s over N times the 1-worker lines/s (wall time: shares the machine)
+    cpu_efficiency: float | None = None  # lines per worker CPU-second over the 1-worker figure (load-proof)
     reported: dict[str, object] = field(default_factory=dict)
 
 
@@ -314,16 +317,17 @@ def _print(runs: list[Run], facts: dict[str, float], commits: list[dict[str, obj
     )
     print(
         f"{'run':<8} {'wall s':>7} {'lines/s':>10} {'eff/worker':>10} {'worker cpu s':>12} "
-        f"{'lines/cpu-s':>11} {'coord cpu s':>11} {'peak/worker MiB':>18} {'coord MiB':>9}",
+        f"{'lines/cpu-s':>11} {'cpu eff':>7} {'coord cpu s':>11} {'peak/worker MiB':>18} {'coord MiB':>9}",
         file=out,
     )
     for r in runs:
         eff = "" if r.efficiency is None else f"{r.efficiency:.0%}"
+        cpu_eff = "" if r.cpu_efficiency is None else f"{r.cpu_efficiency:.0%}"
         peaks = ", ".join(f"{p:.0f}" for p in r.peak_worker_mib)
         coordinator = f"{r.coordinator_cpu_seconds:.2f}" if r.name.startswith("dask") else "(a worker)"
         print(
             f"{r.name:<8} {r.seconds:>7.2f} {r.lines_per_second:>10,.0f} {eff:>10} {r.worker_cpu_seconds:>12.2f} "
-            f"{r.lines_per_worker_cpu_second:>11,.0f} {coordinator:>11} {peaks:>18} "
+            f"{r.lines_per_worker_cpu_second:>11,.0f} {cpu_eff:>7} {coordinator:>11} {peaks:>18} "
             f"{r.peak_coordinator_mib:>9.0f}",
             file=out,
         )
@@ -403,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in runs:
             if one is not None and r.name.startswith(family):
                 r.efficiency = r.lines_per_second / (r.workers * one.lines_per_second)
+                r.cpu_efficiency = r.lines_per_worker_cpu_second / one.lines_per_worker_cpu_second
     _print(runs, facts, commits, cold)
     if args.json:
         print(json.dumps({"input": facts, "runs": [asdict(r) for r in runs], "commits": commits, "cold": cold}))
