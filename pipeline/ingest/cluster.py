@@ -53,11 +53,15 @@ RETRIES = 1  # a task that raised runs once more; a second failure is not a hicc
 ALLOWED_FAILURES = 3  # worker deaths one task may cause before it is given up (local clusters)
 # Compressed bytes per task. Small objects (5-minute WAF deliveries, Firehose objects of a few MiB) share
 # a task so that each costs no scheduler round trip and no result message of its own; an object above
-# this is a task alone. 8 MiB of gzip is ~350k CloudFront lines, ~1.5 s of one core.
+# this is a task alone. 8 MiB of gzip is ~64k lines of the benchmark's logs (131 B/line), ~0.25 s of a
+# quiet core. Tiny objects cost ~50 ms of CPU each whatever their size (bench/cluster.py), so the object
+# count caps a task too: 64 of them take ~3 s.
 TASK_BYTES = int(os.environ.get("EDGELAKE_TASK_BYTES", str(8 << 20)))
-TASK_OBJECTS = 256  # objects per task at most: its result message stays well under a MiB
+TASK_OBJECTS = 64
 TASKS_PER_SLOT = 2  # at least this many tasks per worker thread when there are objects enough, for balance
-LOCAL_THREADS = 1  # tasks at once per local worker process (each task uses EDGELAKE_WORKER_THREADS cores)
+# Tasks at once per local worker process (a task's Polars uses EDGELAKE_WORKER_THREADS threads). Two at once
+# took ~45 % more memory per worker and ~8 % more CPU per line (bench/cluster.py --threads 2).
+LOCAL_THREADS = 1
 WAIT_FOR_WORKERS = float(os.environ.get("EDGELAKE_CLUSTER_WAIT", "60"))  # seconds for a first worker to join
 EVENT_TOPIC = "edgelake-task"  # each task attempt logs its objects here (Client.get_events)
 

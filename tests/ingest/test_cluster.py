@@ -141,7 +141,7 @@ def test_small_neighbours_share_a_task_and_the_largest_go_first() -> None:
     assert sorted(n for task in names for n in task) == [f"o{i}" for i in range(7)]
     # a small input still gives every worker thread two tasks
     assert len(fanout.plan(_objects(*[1000] * 16), slots=4)) == 8
-    assert [len(t) for t in fanout.plan(_objects(*[10] * 600), slots=1, task_bytes=1 << 30)] == [256, 256, 88]
+    assert [len(t) for t in fanout.plan(_objects(*[10] * 600), slots=1, task_bytes=1 << 30)] == [64] * 9 + [24]
 
 
 def test_what_a_task_returns_holds_no_polars_frame_and_unpacks_to_the_same_outcome(src: Path) -> None:
