@@ -174,7 +174,13 @@ def _report_run(summary: Any, lake: str, *, as_json: bool) -> None:
 
 
 def _one_runner(workers: int, cluster: str | None) -> None:
-    if cluster is not None and workers:
+    """Refuse a bad --cluster before listing anything, and --workers beside it."""
+    if cluster is None:
+        return
+    from pipeline.ingest.cluster import parse  # imports no Dask
+
+    parse(cluster)
+    if workers:
         raise UsageError("--workers sizes the local pool; with --cluster the cluster's workers read the objects")
 
 

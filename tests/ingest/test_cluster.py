@@ -288,3 +288,19 @@ def test_the_coordinator_killed_between_commits_then_rerun_gives_the_same_lake(
     assert resumed.returncode == 1, resumed.stderr
     assert json.loads(resumed.stdout)["skipped"] == len(partial["manifest"])
     assert snapshot(lake) == clean
+
+
+def test_the_cli_refuses_a_bad_cluster_and_workers_beside_a_cluster(src: Path, tmp_path: Path) -> None:
+    for extra, said in (
+        (["--cluster", "scheduler:8786"], "give a Dask scheduler address"),
+        (["--cluster", "local:2", "--workers", "2"], "--workers sizes the local pool"),
+    ):
+        run = subprocess.run(
+            [str(EDGELAKE), "ingest", str(src), "--lake", str(tmp_path / "lake"), *extra],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 2 and said in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr
+    assert not (tmp_path / "lake").exists()
