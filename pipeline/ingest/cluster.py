@@ -139,7 +139,8 @@ class Shipped:
     config: dict[str, bytes]
 
 
-_FRAMES = ("rejects", "config")
+# The outcome's fields that hold Polars frames (its rejects, its config rows): they travel as IPC bytes.
+_FRAMES = {f.name for f in dataclasses.fields(ObjectOutcome) if "DataFrame" in str(f.type)}
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:
