@@ -13,8 +13,9 @@ COPY pipeline /tmp/edgelake/pipeline
 COPY sql /tmp/edgelake/sql
 COPY schemas /tmp/edgelake/schemas
 COPY .ci/install-wheel /tmp/edgelake/.ci/install-wheel
-# Installed as root, so the package (and its byte-code, compiled now) is read-only to the user below.
-RUN bash /tmp/edgelake/.ci/install-wheel /usr/local/bin/python \
+# Installed as root, so the package (and its byte-code, compiled now) is read-only to the user below. With the
+# dask extra, the same image runs Dask workers for `--cluster` (`docker run --entrypoint dask edgelake worker ...`).
+RUN bash /tmp/edgelake/.ci/install-wheel --extras dask /usr/local/bin/python \
     && rm -rf /tmp/edgelake
 
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin edgelake

@@ -14,7 +14,7 @@ LATEST := .venv-latest
 $(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade $(CONSTRAIN) pip
-	$(BIN)/pip install --quiet $(CONSTRAIN) -e '.[test]'
+	$(BIN)/pip install --quiet $(CONSTRAIN) -e '.[test,dask]'
 	touch $(STAMP)
 
 # Byte-compile the package up front: where PYTHONDONTWRITEBYTECODE is set (it is on our build

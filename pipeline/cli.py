@@ -25,6 +25,13 @@ app = typer.Typer(
 )
 
 LakeOpt = Annotated[str, typer.Option("--lake", help="Lake root: a directory or an s3:// prefix.")]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Read the objects on a Dask cluster: its scheduler (tcp://scheduler:8786), or local:N for N worker "
+        "processes here (needs edgelake[dask]; workers need the same AWS_* and EDGELAKE_* environment)."
+    ),
+]
 
 
 def _fail(exc: EdgelakeError) -> typer.Exit:
@@ -54,12 +61,14 @@ def ingest(
     workers: Annotated[
         int, typer.Option(help="Processes reading objects in parallel (0: automatic, up to 2 for large inputs).")
     ] = 0,
+    cluster: ClusterOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Read log objects into the lake; every line becomes a row or a quarantined reject."""
     from pipeline.ingest import pool
 
-    pool.prestart(inputs, workers)  # its interpreter loads while this one imports what follows
+    if cluster is None:
+        pool.prestart(inputs, workers)  # its interpreter loads while this one imports what follows
     from pipeline.ingest import IngestOptions
     from pipeline.ingest import ingest as run
     from pipeline.readers.realtime import load_fields
@@ -67,9 +76,12 @@ def ingest(
     try:
         _need_distribution(source, realtime_fields, distribution_id)
         fields = load_fields(realtime_fields) if realtime_fields else None
-        opts = IngestOptions(source=source, realtime_fields=fields, distribution_id=distribution_id, workers=workers)
+        _one_runner(workers, cluster)
+        opts = IngestOptions(
+            source=source, realtime_fields=fields, distribution_id=distribution_id, workers=workers, cluster=cluster
+        )
         with _Progress() as progress:
-            summary = run(inputs, lake, opts, on_object=progress.update)
+            summary = run(inputs, lake, opts, on_object=progress.update, on_message=_message)
     except EdgelakeError as exc:
         raise _fail(exc) from None
     finally:
@@ -92,6 +104,7 @@ def nightly(
     realtime_fields: Annotated[str | None, typer.Option("--realtime-fields")] = None,
     distribution_id: Annotated[str | None, typer.Option("--distribution-id")] = None,
     workers: Annotated[int, typer.Option(help="As for ingest.")] = 0,
+    cluster: ClusterOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Sweep log prefixes into the lake: every object not yet ingested (or changed since), exactly once.
@@ -101,7 +114,8 @@ def nightly(
     """
     from pipeline.ingest import pool
 
-    pool.prestart(inputs, workers)  # its interpreter loads while this one imports what follows
+    if cluster is None:
+        pool.prestart(inputs, workers)  # its interpreter loads while this one imports what follows
     from pipeline.ingest import IngestOptions
     from pipeline.ingest import ingest as run
     from pipeline.readers.realtime import load_fields
@@ -111,11 +125,17 @@ def nightly(
         _need_distribution(source, realtime_fields, distribution_id)
         fields = load_fields(realtime_fields) if realtime_fields else None
         cutoff = parse_instant(since, "--since") if since else None
+        _one_runner(workers, cluster)
         opts = IngestOptions(
-            source=source, realtime_fields=fields, distribution_id=distribution_id, workers=workers, since=cutoff
+            source=source,
+            realtime_fields=fields,
+            distribution_id=distribution_id,
+            workers=workers,
+            since=cutoff,
+            cluster=cluster,
         )
         with _Progress() as progress:
-            summary = run(inputs, lake, opts, on_object=progress.update)
+            summary = run(inputs, lake, opts, on_object=progress.update, on_message=_message)
     except EdgelakeError as exc:
         raise _fail(exc) from None
     finally:
@@ -152,6 +172,21 @@ def _report_run(summary: Any, lake: str, *, as_json: bool) -> None:
     global _quick_exit
     _quick_exit = True
     raise typer.Exit(1 if summary.rejects or summary.failed else 0)
+
+
+def _one_runner(workers: int, cluster: str | None) -> None:
+    """Refuse a bad --cluster before listing anything, and --workers beside it."""
+    if cluster is None:
+        return
+    from pipeline.ingest.cluster import parse  # imports no Dask
+
+    parse(cluster)
+    if workers:
+        raise UsageError("--workers sizes the local pool; with --cluster the cluster's workers read the objects")
+
+
+def _message(text: str) -> None:
+    typer.echo(f"edgelake: {text}", err=True)
 
 
 def _need_distribution(source: str | None, realtime_fields: str | None, distribution_id: str | None) -> None:

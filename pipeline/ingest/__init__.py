@@ -2,7 +2,8 @@
 
 :mod:`~pipeline.ingest.orchestrate` (the coordinator), :mod:`~pipeline.ingest.unit` (one object in,
 uncommitted files out), :mod:`~pipeline.ingest.commit` (a group of outcomes into the tables),
-:mod:`~pipeline.ingest.pool` (worker processes, started before the heavy imports).
+:mod:`~pipeline.ingest.pool` (worker processes, started before the heavy imports),
+:mod:`~pipeline.ingest.cluster` (the units of work on a Dask cluster, with ``--cluster``).
 
 This file imports nothing at import time: :mod:`pipeline.ingest.pool` must load before Polars does, so
 the public names are resolved on first use.

@@ -3,8 +3,8 @@
 :func:`ingest` is the one coordinator: it lists the inputs, skips objects the manifest already holds
 with the same identity, removes the old rows of changed ones, runs the unit of work
 (:func:`~pipeline.ingest.unit.process_object`) over the rest, in this process or sharing them with
-worker processes (:mod:`pipeline.ingest.pool`), and commits each group of outcomes
-(:mod:`pipeline.ingest.commit`).
+worker processes (:mod:`pipeline.ingest.pool`), or on a Dask cluster (:mod:`pipeline.ingest.cluster`),
+and commits each group of outcomes (:mod:`pipeline.ingest.commit`).
 
 Must not: parse logs (the readers do) or write data files itself (the unit does).
 """
@@ -54,8 +54,10 @@ def ingest(
     opts: IngestOptions | None = None,
     *,
     on_object: Callable[[ObjectOutcome | None, int, int], None] | None = None,
+    on_message: Callable[[str], None] | None = None,
 ) -> IngestSummary:
-    """Ingest every object named by ``inputs`` into the lake at ``lake_uri``."""
+    """Ingest every object named by ``inputs`` into the lake at ``lake_uri``; ``on_message`` hears what
+    a person running it should know (where a Dask cluster's dashboard is)."""
     opts = opts or IngestOptions()
     if opts.source is not None and opts.source not in registry.SOURCES:
         raise UsageError(f"unknown source {opts.source!r}; choose one of {', '.join(registry.SOURCES)}")
@@ -83,7 +85,7 @@ def ingest(
     if on_object:
         on_object(None, 0, len(todo))
     group: list[ObjectOutcome] = []
-    for i, outcome in enumerate(_run_units(todo, lake, opts, started), 1):
+    for i, outcome in enumerate(_run_units(todo, lake, opts, started, on_message), 1):
         group.append(outcome)
         if len(group) >= GROUP_OBJECTS or sum(o.row_total for o in group) >= GROUP_ROWS:
             commit_group(lake, group, summary, started)
@@ -102,14 +104,24 @@ def _unit(obj: InputObject, lake_uri: str, opts: IngestOptions, started: datetim
 
 
 def _run_units(
-    todo: list[tuple[InputObject, int]], lake: Lake, opts: IngestOptions, started: datetime
+    todo: list[tuple[InputObject, int]],
+    lake: Lake,
+    opts: IngestOptions,
+    started: datetime,
+    on_message: Callable[[str], None] | None = None,
 ) -> Iterator[ObjectOutcome]:
     """Run the unit of work over ``todo``: in order in this process, or in the order objects finish
-    when worker processes share them."""
+    when worker processes (local, or a Dask cluster's) share them."""
     for obj, gen in todo:
         if gen > 1:
             forget(lake, obj.uri, gen)
             crashpoints.reached("after-forget")
+    if opts.cluster is not None:
+        pool.discard()
+        from pipeline.ingest import cluster  # loads Dask: only when a cluster is asked for
+
+        yield from cluster.run_units(todo, lake, opts, started, on_message)
+        return
     # Automatic mode: worker processes pay ~0.4 s each to start, so only for inputs that take longer.
     size = pool.pool_size(opts.workers, len(todo), sum(obj.size or 0 for obj, _ in todo))
     if size == 0:

@@ -50,6 +50,7 @@ class IngestOptions:
     distribution_id: str | None = None
     workers: int = 0  # processes reading objects in parallel; 1: in this process; 0: automatic
     since: datetime | None = None  # only objects last modified at or after this instant
+    cluster: str | None = None  # a Dask scheduler address or local:N (pipeline.ingest.cluster); None: local
 
 
 @dataclass
