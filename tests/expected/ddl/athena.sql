@@ -1,4 +1,4 @@
--- The 11 tables of the edgelake lake at s3://example-bucket/edgelake, as Delta Lake tables.
+-- The 13 tables of the edgelake lake at s3://example-bucket/edgelake, as Delta Lake tables.
 -- Preflight passed: Delta protocol reader 1 / writer 2 without table features, no unsigned integers,
 -- timestamps stored as INT64 microseconds in UTC, lower-case column names, partition columns Athena accepts.
 -- Each engine reads columns, types and partitions from the table's Delta log at query time: nothing
@@ -13,8 +13,16 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `edgelake`.`behaviors`
 LOCATION 's3://example-bucket/edgelake/behaviors/'
 TBLPROPERTIES ('table_type' = 'DELTA');
 
+CREATE EXTERNAL TABLE IF NOT EXISTS `edgelake`.`cache_policies`
+LOCATION 's3://example-bucket/edgelake/cache_policies/'
+TBLPROPERTIES ('table_type' = 'DELTA');
+
 CREATE EXTERNAL TABLE IF NOT EXISTS `edgelake`.`cloudfront`
 LOCATION 's3://example-bucket/edgelake/cloudfront/'
+TBLPROPERTIES ('table_type' = 'DELTA');
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `edgelake`.`config_versions`
+LOCATION 's3://example-bucket/edgelake/config_versions/'
 TBLPROPERTIES ('table_type' = 'DELTA');
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `edgelake`.`distributions`

@@ -1,4 +1,4 @@
--- The 11 tables of the edgelake lake at s3://example-bucket/edgelake, as Delta Lake tables.
+-- The 13 tables of the edgelake lake at s3://example-bucket/edgelake, as Delta Lake tables.
 -- Preflight passed: Delta protocol reader 1 / writer 2 without table features, no unsigned integers,
 -- timestamps stored as INT64 microseconds in UTC, lower-case column names, partition columns Athena accepts.
 -- Each engine reads columns, types and partitions from the table's Delta log at query time: nothing
@@ -16,8 +16,14 @@ CREATE DATABASE IF NOT EXISTS `edgelake`;
 CREATE TABLE IF NOT EXISTS `edgelake`.`behaviors`
 USING DELTA LOCATION 's3a://example-bucket/edgelake/behaviors';
 
+CREATE TABLE IF NOT EXISTS `edgelake`.`cache_policies`
+USING DELTA LOCATION 's3a://example-bucket/edgelake/cache_policies';
+
 CREATE TABLE IF NOT EXISTS `edgelake`.`cloudfront`
 USING DELTA LOCATION 's3a://example-bucket/edgelake/cloudfront';
+
+CREATE TABLE IF NOT EXISTS `edgelake`.`config_versions`
+USING DELTA LOCATION 's3a://example-bucket/edgelake/config_versions';
 
 CREATE TABLE IF NOT EXISTS `edgelake`.`distributions`
 USING DELTA LOCATION 's3a://example-bucket/edgelake/distributions';

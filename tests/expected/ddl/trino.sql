@@ -1,4 +1,4 @@
--- The 11 tables of the edgelake lake at s3://example-bucket/edgelake, as Delta Lake tables.
+-- The 13 tables of the edgelake lake at s3://example-bucket/edgelake, as Delta Lake tables.
 -- Preflight passed: Delta protocol reader 1 / writer 2 without table features, no unsigned integers,
 -- timestamps stored as INT64 microseconds in UTC, lower-case column names, partition columns Athena accepts.
 -- Each engine reads columns, types and partitions from the table's Delta log at query time: nothing
@@ -19,8 +19,18 @@ CALL "delta".system.register_table(
 
 CALL "delta".system.register_table(
   schema_name => 'edgelake',
+  table_name => 'cache_policies',
+  table_location => 's3://example-bucket/edgelake/cache_policies');
+
+CALL "delta".system.register_table(
+  schema_name => 'edgelake',
   table_name => 'cloudfront',
   table_location => 's3://example-bucket/edgelake/cloudfront');
+
+CALL "delta".system.register_table(
+  schema_name => 'edgelake',
+  table_name => 'config_versions',
+  table_location => 's3://example-bucket/edgelake/config_versions');
 
 CALL "delta".system.register_table(
   schema_name => 'edgelake',
