@@ -153,6 +153,7 @@ class Console:
     ) -> None:
         self.lake = lake
         self.con = catalog.connect(lake, lazy=True)
+        catalog.define(self.con)  # the names to complete; tables are still read on first use
         self.vocab = Vocabulary.read(self.con)
         self.stdout, self.err = out, err
         self.interactive = interactive
