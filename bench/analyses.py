@@ -4,6 +4,7 @@
     python bench/analyses.py --only hit-ratio,failover      # some analyses
     python bench/analyses.py --lines 100000000 --days 30    # the 100M-request lake over 30 days
     python bench/analyses.py --root /work/benchdata --json  # where data sets live; JSON on stdout
+    python bench/analyses.py --replicate 10                 # 100M: the 10M lake's day copied to 10 days
 
 Owns: making (once, then reusing) a data set and its lake, and the measurements. A data set is
 `bench/generate.py --paths high --waf --configs` (millions of distinct paths, one WAF record per
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -107,6 +109,18 @@ def ensure_lake(root: Path, lines: int, days: int, files: int) -> Path:
     return lake
 
 
+def ensure_replica(root: Path, base: Path, copies: int) -> Path:
+    """The base lake's traffic repeated on ``copies`` consecutive days (``_replicate.py``), made once."""
+    lake = root / f"{base.name}-x{copies}"
+    if (lake / "DONE").exists():
+        return lake
+    shutil.rmtree(lake, ignore_errors=True)
+    print(f"replicating {base} {copies} times into {lake} ...", file=sys.stderr)
+    replicate = [sys.executable, str(HERE / "_replicate.py"), str(base), str(lake), "--copies", str(copies)]
+    subprocess.run(replicate, check=True)
+    return lake
+
+
 def bare_scans(
     lake: Path, analyses: list[str], engines: list[str], logs: Path
 ) -> dict[tuple[str, str], tuple[float, float]]:
@@ -137,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1)
     parser.add_argument("--files", type=int, default=0, help="log files (default: 40 per day-ish, >= 40)")
     parser.add_argument("--root", type=Path, default=HERE / "out" / "analyses")
+    parser.add_argument(
+        "--replicate", type=int, default=1, help="repeat the lake's traffic on this many days (_replicate.py)"
+    )
     parser.add_argument("--only", default="", help="comma-separated analyses (default: all)")
     parser.add_argument("--engines", default="duckdb,polars")
     parser.add_argument("--no-windows", action="store_true", help="skip the one-hour window runs")
@@ -146,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     TIMEOUT[0] = args.timeout
     files = args.files or max(40, 24 * args.days)
     lake = ensure_lake(args.root, args.lines, args.days, files)
+    days = args.days
+    if args.replicate > 1:
+        lake, days = ensure_replica(args.root, lake, args.replicate), args.days * args.replicate
     logs = args.root / "runs" / datetime.now().strftime("%Y%m%dT%H%M%S")
     analyses = [a for a in args.only.split(",") if a] or list(COLUMNS)
     engines = [e for e in args.engines.split(",") if e]
@@ -169,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             print(_fmt(rows[-1]), file=sys.stderr)
     windows = []
     if not args.no_windows:
-        hour = datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, 14) + timedelta(days=args.days - 1)
+        hour = datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, 14) + timedelta(days=days - 1)
         span = [f"start={hour.isoformat()}Z", f"end={(hour + timedelta(hours=1)).isoformat()}Z"]
         for name in [a for a in WINDOWED if a in analyses]:
             for engine in engines:
@@ -182,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     start = [run([EDGELAKE, "sql", "SELECT 1", "--lake", str(lake)], logs / f"select1-{i}") for i in range(3)]
     select1 = sorted(m.seconds for m in start)[1]
     print(f"  edgelake sql 'SELECT 1': {select1:.2f} s (median of 3)", file=sys.stderr)
-    result = {"lake": str(lake), "lines": args.lines, "days": args.days, "load_at_start": load,
+    result = {"lake": str(lake), "lines": args.lines * args.replicate, "days": days, "load_at_start": load,
               "load_at_end": os.getloadavg()[0], "rows": rows, "windows": windows, "select1_seconds": select1,
               "harness_peak_kib": own_peak_kib()}  # fmt: skip
     print(f"load average {load:.1f} at start, {result['load_at_end']:.1f} at end (2 cores)", file=sys.stderr)
