@@ -11,9 +11,19 @@
 -- param: log text = cloudfront [cloudfront|realtime] Which log to read.
 -- param: gap_s int = 120 Seconds without a failure that close an episode.
 -- param: min_failures int = 10 Smallest episode reported.
-WITH f AS (
-    SELECT distribution_id, target, category, status, timestamp
-    FROM failures($log, $start::TIMESTAMPTZ, $end::TIMESTAMPTZ, $distribution)
+WITH minutes AS (
+    -- One read and one behavior replay of the requests feed both the failures and each minute's traffic
+    -- per target: the failures travel in a list per (target, minute) and are unnested below.
+    SELECT distribution_id, target, date_trunc('minute', timestamp) AS minute, count(*) AS requests,
+        list({'category': category, 'status': status, 'timestamp': timestamp})
+            FILTER (WHERE category IS NOT NULL) AS failed
+    FROM classified_requests($log, $start::TIMESTAMPTZ, $end::TIMESTAMPTZ, $distribution)
+    GROUP BY ALL
+),
+f AS (
+    SELECT distribution_id, target, minute, requests,
+        x.category AS category, x.status AS status, x.timestamp AS timestamp
+    FROM (SELECT distribution_id, target, minute, requests, unnest(failed) AS x FROM minutes WHERE len(failed) > 0)
 ),
 marked AS (
     SELECT *,
@@ -30,41 +40,36 @@ numbered AS (
 episodes AS (
     SELECT distribution_id, target, episode, min(timestamp) AS started_at, max(timestamp) AS ended_at,
         count(*) AS failures
-    FROM numbered GROUP BY ALL
+    FROM numbered GROUP BY distribution_id, target, episode
     HAVING count(*) >= $min_failures
 ),
 per_minute AS (
-    SELECT distribution_id, target, episode, date_trunc('minute', timestamp) AS minute, count(*) AS failures
-    FROM numbered GROUP BY ALL
-),
-traffic AS (
-    SELECT distribution_id, CASE WHEN has_config THEN target ELSE host END AS target,
-        date_trunc('minute', timestamp) AS minute, count(*) AS requests
-    FROM resolved_requests($log, $start::TIMESTAMPTZ, $end::TIMESTAMPTZ, $distribution)
-    GROUP BY ALL
+    SELECT distribution_id, target, episode, minute, requests, count(*) AS failures
+    FROM numbered GROUP BY distribution_id, target, episode, minute, requests
 ),
 peaks AS (
-    SELECT p.distribution_id, p.target, p.episode,
-        max(p.failures) AS peak_failures_per_minute,
-        max(p.failures::DOUBLE / t.requests) AS peak_failure_rate
-    FROM per_minute p
-    JOIN traffic t ON t.distribution_id = p.distribution_id AND t.target IS NOT DISTINCT FROM p.target
-                  AND t.minute = p.minute
-    GROUP BY ALL
+    SELECT distribution_id, target, episode,
+        max(failures) AS peak_failures_per_minute,
+        max(failures::DOUBLE / requests) AS peak_failure_rate
+    FROM per_minute
+    GROUP BY distribution_id, target, episode
 ),
 cats AS (
     SELECT *, row_number() OVER (PARTITION BY distribution_id, target, episode ORDER BY n DESC, category) AS rank
-    FROM (SELECT distribution_id, target, episode, category, count(*) AS n FROM numbered GROUP BY ALL)
+    FROM (SELECT distribution_id, target, episode, category, count(*) AS n FROM numbered
+          GROUP BY distribution_id, target, episode, category)
 ),
 statuses AS (
     SELECT *, row_number() OVER (PARTITION BY distribution_id, target, episode ORDER BY n DESC, status) AS rank
-    FROM (SELECT distribution_id, target, episode, status, count(*) AS n FROM numbered GROUP BY ALL)
+    FROM (SELECT distribution_id, target, episode, status, count(*) AS n FROM numbered
+          GROUP BY distribution_id, target, episode, status)
 )
 SELECT e.distribution_id, e.target, e.started_at, e.ended_at, e.failures,
     p.peak_failures_per_minute, p.peak_failure_rate,
     c.category AS dominant_category, s.status AS dominant_status
 FROM episodes e
-JOIN peaks p USING (distribution_id, target, episode)
+JOIN peaks p ON p.distribution_id = e.distribution_id AND p.target IS NOT DISTINCT FROM e.target
+            AND p.episode = e.episode
 JOIN cats c ON c.distribution_id = e.distribution_id AND c.target IS NOT DISTINCT FROM e.target
            AND c.episode = e.episode AND c.rank = 1
 JOIN statuses s ON s.distribution_id = e.distribution_id AND s.target IS NOT DISTINCT FROM e.target

@@ -44,7 +44,7 @@ READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
 _CATALOG_WORDS = {"information_schema", "show", "describe", "summarize", "pragma", "sqlite_master"}
 DUCKDB_MEMORY = "1GB"
 # in dependency order
-DERIVED_VIEWS = ("edge_requests", "resolved_requests", "edge_made", "failures", "rate_keys")
+DERIVED_VIEWS = ("edge_requests", "resolved_requests", "edge_made", "classified_requests", "failures", "rate_keys")
 
 
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()

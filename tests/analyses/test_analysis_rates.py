@@ -10,8 +10,6 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,9 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from helpers import CF_FIELDS_33, ROOT, cf_record, w3c_text, write
+from helpers import ROOT, write
 from polars.testing import assert_frame_equal
+from waf_lines import DIST, Req, cf_lines, waf_line
 
 from pipeline.analyses import run
 from pipeline.analyses.rates import recommended_limit
@@ -29,7 +28,7 @@ from pipeline.ingest import ingest
 from pipeline.query import named as queries
 from pipeline.query.views import connect
 
-DIST, SMALL_DIST = "E2QWRUHAPOMQZL", "E3SMALLDIST001"
+SMALL_DIST = "E3SMALLDIST001"
 T0 = int(datetime(2025, 3, 14, 12, 0, tzinfo=UTC).timestamp())  # a 5-minute clock boundary every 300 s
 T0_MS = T0 * 1000
 BURST, EDGE, NAT, STUFFER, USER, GOOGLEBOT, SCANNER, TINY = (
@@ -43,19 +42,6 @@ BURST, EDGE, NAT, STUFFER, USER, GOOGLEBOT, SCANNER, TINY = (
     "198.51.100.250",
 )
 ANALYSES = ("rate-sizing", "rate-limit-recommendation", "rate-limit-table")
-
-
-@dataclass
-class Req:
-    ts_ms: int
-    ip: str
-    uri: str = "/index.html"
-    method: str = "GET"
-    status: int | None = 200  # None: no CloudFront row
-    action: str = "ALLOW"
-    labels: list[str] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    dist: str = DIST
 
 
 def traffic() -> list[Req]:
@@ -122,58 +108,6 @@ def traffic() -> list[Req]:
     # Another distribution: one small key (3 requests in 20 s) to see the clamp at 10.
     reqs += [Req(T0_MS + 5_000_000 + 10_000 * i, TINY, dist=SMALL_DIST) for i in range(3)]
     return reqs
-
-
-def waf_line(n: int, r: Req) -> str:
-    return json.dumps(
-        {
-            "timestamp": r.ts_ms,
-            "formatVersion": 1,
-            "webaclId": "arn:aws:wafv2:us-east-1:111122223333:global/webacl/edge/1",
-            "terminatingRuleId": "Default_Action" if r.action == "ALLOW" else "AWS-AWSManagedRulesCommonRuleSet",
-            "terminatingRuleType": "REGULAR" if r.action == "ALLOW" else "MANAGED_RULE_GROUP",
-            "action": r.action,
-            "terminatingRuleMatchDetails": [],
-            "httpSourceName": "CF",
-            "httpSourceId": r.dist,
-            "ruleGroupList": [],
-            "rateBasedRuleList": [],
-            "nonTerminatingMatchingRules": [],
-            "httpRequest": {
-                "clientIp": r.ip,
-                "country": "DE",
-                "headers": [{"name": "Host", "value": "example.com"}, *r.headers],
-                "uri": r.uri,
-                "args": "",
-                "httpVersion": "HTTP/2.0",
-                "httpMethod": r.method,
-                "requestId": request_id(n),
-            },
-            "labels": [{"name": name} for name in r.labels],
-        }
-    )
-
-
-def request_id(n: int) -> str:
-    return f"rq{n:08d}".ljust(54, "x") + "=="
-
-
-def cf_lines(reqs: Iterable[tuple[int, Req]]) -> str:
-    records = []
-    for n, r in reqs:
-        when = datetime.fromtimestamp(r.ts_ms / 1000, UTC)
-        records.append(
-            cf_record(
-                date=f"{when:%Y-%m-%d}",
-                time=f"{when:%H:%M:%S}",
-                c_ip=r.ip,
-                cs_method=r.method,
-                cs_uri_stem=r.uri,
-                sc_status=str(r.status),
-                x_edge_request_id=request_id(n),
-            )
-        )
-    return w3c_text(CF_FIELDS_33, records)
 
 
 @pytest.fixture(scope="module")

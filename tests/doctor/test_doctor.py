@@ -229,9 +229,9 @@ def test_patch_application_and_jq_program() -> None:
 
 def test_a_rate_limit_below_a_legitimate_peak(tmp_path: Path) -> None:
     """WAF would limit a key the rate analyses call legitimate: the doctor says so and raises the limit."""
-    from test_analysis_rates import Req, cf_lines, waf_line
+    from waf_lines import Req, cf_lines, waf_line
 
-    arn = "arn:aws:wafv2:us-east-1:111122223333:global/webacl/edge/1"  # what test_analysis_rates' lines name
+    arn = "arn:aws:wafv2:us-east-1:111122223333:global/webacl/edge/1"  # what waf_lines' records name
     dist = "E2QWRUHAPOMQZL"
     # one viewer, a request every 2 s for 2 minutes (peak 30 per 60 s), answered 200; a second one, 5 requests
     start = int(datetime(2025, 3, 14, 12, 0, tzinfo=UTC).timestamp() * 1000)
