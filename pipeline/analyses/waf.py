@@ -4,7 +4,9 @@ This module owns the Polars implementation of the analysis; the SQL file's heade
 (match kinds, evidence, the fp_score formula and its weights, verdicts, row order) and is not
 repeated here beyond what the code needs. Each step below mirrors a CTE of the SQL so the two can be
 read side by side: records in the window, one row per rule-group entry, the rule matches of every
-kind, their evidence, the score and the reasons. Nothing here imports DuckDB.
+kind, their evidence, the score and the reasons. Nothing here imports DuckDB. Memory is bounded by
+the matches, not the records read: records stream through in batches, and only the narrow hit rows
+and the flat attributes of records with hits are held.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ EVIDENCE = pl.List(pl.Struct({"location": pl.String, "sample": pl.String}))
 
 STRINGS = ["client_ip", "uri", "http_method", "country", "request_id"]  # the flat attributes read
 LABELS = [*KEY, "would_be_action"]  # the hit columns held as categoricals (few distinct names)
-BATCH_RECORDS = 100_000  # records exploded in memory at a time: ~0.2 GB with their nested rule groups
+BATCH_RECORDS = 100_000  # records exploded in memory at a time: ~0.3 GB at a batch's peak
 
 
 def _evidence(details: pl.Expr) -> pl.Expr:
@@ -73,15 +75,17 @@ def _evidence(details: pl.Expr) -> pl.Expr:
 def _records(lake: Lake, start: datetime | None, end: datetime | None, distribution: str | None) -> pl.LazyFrame:
     """The records a match can come from (as in the SQL's `req`), lazily, with what the hits read.
 
-    Nothing here is collected: the hits are computed per record from this frame by Polars' streaming
-    engine, so only the narrow hit rows are ever held. On 10M WAF records (27.5M rule-group entries)
-    collecting these records with their nested rule groups and exploding them in memory peaked at
-    5.3 GB (98 s); streaming the explosion and keeping the hits peaks at ~{PEAK} (~{WALL} s; a bare scan
-    of the columns takes 22 s). Most records match nothing (allowed by default), so the filter below
-    runs first. ``end_pos`` is the 1-based position of the group entry that ended evaluation (the SQL's
-    `grp_end`), computed inside each record's list so that no join over all entries is needed: the
-    record's action is prepended to the list of entry actions, and the last later element equal to it
-    is that entry (its index in the prepended list is its position).
+    Never collected whole: `_hit_rows` streams it in bounded batches. Costs on the 10M-record bench lake
+    (27.5M rule-group entries; 2 shared cores, so CPU seconds, not wall): collecting these records with
+    their nested rule groups and exploding them at once peaks at 5.3 GB (78 CPU-s); exploding them in
+    the streaming engine as one lazy branch per match kind peaks at 3.5 GB and costs 124 CPU-s (the
+    branches scan twice and the ordered union buffers); batches of `BATCH_RECORDS` exploded in memory
+    peak at 1.2 GB for the whole analysis (81 CPU-s; a bare scan of its columns costs 30 CPU-s).
+    Most records match nothing (allowed by default), so the filter below runs first, in the scan.
+    ``end_pos`` is the 1-based position of the group entry that ended evaluation (the SQL's `grp_end`),
+    found inside each record's list instead of by a group-by and join over all entries: the record's
+    action is put in front of the entries' terminating actions, and the last later element equal to it
+    is that entry (its index in that list is its position).
     """
     waf = in_window(lake.scan("waf"), start, end, distribution, distribution_column="http_source_id")
     entry = pl.element().struct
@@ -131,10 +135,10 @@ def _attributes(
 
     A second scan of flat columns (a few seconds) instead of carrying them through the explosion of
     every rule-group entry: only the ~1.2M records with hits of the 10M read are kept. They are picked
-    by a membership test on one integer per record (the file's category number * 2^32 + line): a streaming semi-join
-    on (src, line) peaked 0.9 GB above it over a third of the bench lake, a test on the (src, line)
-    struct 0.15 GB. The integer is a prefilter (a line beyond 2^32 could collide); the caller's join on
-    (src, line) is the exact match.
+    by a membership test on one integer per record (the file's category number * 2^32 + line): over a
+    third of the bench lake a streaming semi-join on (src, line) peaks 0.9 GB above it, a test on the
+    (src, line) struct 0.15 GB. The integer is a prefilter (a line beyond 2^32 could collide); the
+    caller's join on (src, line) is the exact match.
     """
     bot = (
         pl.col("labels")
