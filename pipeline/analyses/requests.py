@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from pipeline.lake import Lake
+from pipeline.readers.patterns import literal_parts
 
 _COMMON = [
     "log",
@@ -179,17 +180,17 @@ def logged_precedence(behaviors: pl.DataFrame) -> pl.Expr:
 
 def pattern_test(pattern: str, regex: str, npath: pl.Expr) -> pl.Expr:
     """Whether ``npath`` matches a path pattern (the same answer as its ``path_regex``)."""
-    body = pattern[1:] if pattern.startswith("/") else pattern
-    if "?" not in body and body.count("*") <= 1:
-        if "*" not in body:
-            return npath == body
-        head, tail = body.split("*")
-        test = pl.lit(True)
-        if head:
-            test = test & npath.str.starts_with(head)
-        if tail:
-            test = test & npath.str.ends_with(tail)
-        if head and tail:  # the two must not overlap
-            test = test & (npath.str.len_bytes() >= len(head.encode()) + len(tail.encode()))
-        return test
-    return npath.str.contains(regex)
+    parts = literal_parts(pattern)
+    if parts is None:
+        return npath.str.contains(regex)
+    head, tail = parts
+    if tail is None:
+        return npath == head
+    test = pl.lit(True)
+    if head:
+        test = test & npath.str.starts_with(head)
+    if tail:
+        test = test & npath.str.ends_with(tail)
+    if head and tail:  # the two must not overlap
+        test = test & (npath.str.len_bytes() >= len(head.encode()) + len(tail.encode()))
+    return test

@@ -7,17 +7,19 @@ assets, ids, tokens) and a join back (over 10M requests: killed after 548 s at 3
 behaviors per row (the list operators alone took ~10 s of profile time, the whole scan ~3 s). A CASE
 with one WHEN per behavior is a handful of vectorised string tests per row.
 
-The CASE is generated, but only its shape: it refers to slots 0..K-1 and nothing else. The values
-(distribution id, GLOB pattern, regex, precedence of each behavior) are columns of the one-row view
-``behavior_slots``, which the query cross-joins; no value from the lake is ever put into SQL text.
-``sql/views/resolved_requests.sql`` says where the CASE goes with the call ``CALL`` below, which
-:func:`expand` replaces (a DuckDB macro cannot read the cross-joined row's columns, and passing
-them as one struct argument packed a 64-field struct per row: 6 s over 10M rows). Slots are ordered
-by distribution and precedence, so the first WHEN that holds is the request's behavior.
+The CASE is generated, but only its shape: slot i's WHEN names session variables
+(``getvariable('edgelake_behavior_d3')``) and nothing else. Their values (distribution id, pattern
+parts, precedence of each behavior) are set by :func:`define` with bound parameters, so no value from
+the lake is ever put into SQL text, and DuckDB folds each variable into a constant while planning.
+Constants are what make the tests cheap: over 10M paths, prefix and suffix tests on constants took 2.6
+CPU-s, GLOB on constants 3.1, and GLOB on the columns of a cross-joined one-row view of the slots
+4.4 (the bare scan of the paths: 1.35). ``sql/views/resolved_requests.sql``
+says where the CASE goes with the call ``CALL`` below, which :func:`expand` replaces.
 
-A pattern means what GLOB means (``*`` any run of characters, ``/`` and newlines included; ``?`` one
-character; the rest literal) unless it holds one of GLOB's own specials ``[``, ``]`` or ``\\``: such a
-pattern is matched with its ``path_regex`` (the translation both engines share).
+A pattern is tested like the Polars twin does (:func:`pipeline.readers.patterns.literal_parts`):
+equality for a pattern without wildcards, prefix and suffix for ``head*tail``; otherwise with GLOB
+(same meaning: ``*`` any run of characters, ``/`` and newlines included; ``?`` one character), or with
+the pattern's ``path_regex`` when it holds one of GLOB's own specials ``[``, ``]`` or ``\\``.
 
 Must not: read anything but the ``behaviors`` view, or put a value into SQL text.
 """
@@ -26,50 +28,87 @@ from __future__ import annotations
 
 import duckdb
 
-CALL = "behavior_slot(r.distribution_id, r.uri_stem, bs)"
+from pipeline.readers.patterns import literal_parts
+
+CALL = "behavior_slot(r.distribution_id, r.uri_stem)"
+_VAR = "edgelake_behavior_"
+
+# How slot i is tested: "equal" (body), "split" (head, tail: which of them are non-empty), "glob", "regex".
+Shape = tuple[str, bool, bool]
 
 
-def define(con: duckdb.DuckDBPyConnection) -> int:
-    """(Re)create ``behavior_slots`` for the behaviors the connection sees now; returns their number."""
-    count = int(con.sql("SELECT count(*) FROM behaviors").fetchall()[0][0])
-    slots = [
-        f"max(distribution_id) FILTER (WHERE slot = {i}) AS d{i}, max(pat) FILTER (WHERE slot = {i}) AS g{i}, "
-        f"'/' || max(pat) FILTER (WHERE slot = {i}) AS s{i}, max(regex) FILTER (WHERE slot = {i}) AS r{i}, "
-        f"max(precedence) FILTER (WHERE slot = {i}) AS p{i}"
-        for i in range(count)
-    ]
-    columns = ", ".join(["count(*) AS behaviors", *slots])
-    con.execute(
-        f"""CREATE OR REPLACE VIEW behavior_slots AS
-        SELECT {columns}
-        FROM (
-            SELECT row_number() OVER (ORDER BY distribution_id, precedence) - 1 AS slot, distribution_id, precedence,
-                CASE WHEN starts_with(path_pattern, '/') THEN path_pattern[2:] ELSE path_pattern END AS pat,
-                CASE WHEN regexp_matches(path_pattern, '[\\[\\]\\\\]') THEN path_regex END AS regex
-            FROM behaviors
-        )"""
-    )
-    return count
+def _var(name: str, i: int) -> str:
+    return f"getvariable('{_VAR}{name}{i}')"
 
 
-def expand(sql: str, count: int) -> str:
-    """``sql`` with :data:`CALL` replaced by the CASE over ``count`` slots (the precedence, or NULL).
+def define(con: duckdb.DuckDBPyConnection) -> tuple[Shape, ...]:
+    """Set the slot variables for the behaviors the connection sees now; returns each slot's shape."""
+    rows = con.sql(
+        "SELECT distribution_id, precedence, path_pattern, path_regex FROM behaviors "
+        "ORDER BY distribution_id, precedence"
+    ).fetchall()
+    shapes: list[Shape] = []
+    for i, (dist, precedence, pattern, regex) in enumerate(rows):
+        values: dict[str, object] = {"d": dist, "p": precedence}
+        parts = literal_parts(pattern or "")
+        if parts is not None and parts[1] is None:
+            values["h"] = parts[0]
+            shapes.append(("equal", True, False))
+        elif parts is not None:
+            head, tail = parts
+            values["h"], values["t"] = head, tail
+            shapes.append(("split", bool(head), bool(tail)))
+        elif any(c in (pattern or "") for c in "[]\\"):
+            values["r"] = regex
+            shapes.append(("regex", False, False))
+        else:
+            body = pattern[1:] if pattern.startswith("/") else pattern
+            values["h"] = body
+            shapes.append(("glob", False, False))
+        for name, value in values.items():
+            con.execute(f"SET VARIABLE {_VAR}{name}{i} = $value", {"value": value})
+    return tuple(shapes)
+
+
+def _test(i: int, shape: Shape, path: str, rooted: bool) -> str:
+    """Slot i's test of ``path`` (a path starting with ``/`` when ``rooted``, matched as ``/`` + body)."""
+    kind, has_head, has_tail = shape
+    lead = "'/' || " if rooted else ""
+    if kind == "equal":
+        return f"{path} = {lead}{_var('h', i)}"
+    if kind == "glob":
+        return f"{path} GLOB {lead}{_var('h', i)}"
+    if kind == "regex":
+        bare = f"{path}[2:]" if rooted else path
+        return f"regexp_full_match({bare}, {_var('r', i)})"
+    tests = []
+    if has_head:
+        tests.append(f"starts_with({path}, {lead}{_var('h', i)})")
+    if has_tail:
+        tests.append(f"ends_with({path}, {_var('t', i)})")
+        if has_head or rooted:  # the two must not overlap
+            least = f"strlen({_var('h', i)}) + strlen({_var('t', i)})" + (" + 1" if rooted else "")
+            tests.append(f"strlen({path}) >= {least}")
+    return " AND ".join(tests) or "true"
+
+
+def expand(sql: str, shapes: tuple[Shape, ...]) -> str:
+    """``sql`` with :data:`CALL` replaced by the CASE over the slots (the precedence, or NULL).
 
     The path is tested as logged: a pattern's leading ``/`` is optional and so is the path's, so a
-    path starting with ``/`` is matched against ``/`` + the pattern's body (slot column ``s``), any
-    other against the body (``g``). Cutting the ``/`` off each path instead was a string slice per row:
-    1.2 s of CPU per 5M paths, more than all the matching.
+    path starting with ``/`` is matched against ``/`` + the pattern's body, any other against the body.
+    Cutting the ``/`` off each path instead was a string slice per row: 1.2 s of CPU per 5M paths, more
+    than all the matching.
     """
-    if not count:
+    if not shapes:
         return sql.replace(CALL, "CAST(NULL AS INTEGER)")
 
-    def chain(path: str, pattern: str, bare: str) -> str:
+    def chain(path: str, rooted: bool) -> str:
         return " ".join(
-            f"WHEN r.distribution_id = bs.d{i} AND CASE WHEN bs.r{i} IS NULL THEN {path} GLOB bs.{pattern}{i} "
-            f"ELSE regexp_full_match({bare}, bs.r{i}) END THEN bs.p{i}"
-            for i in range(count)
+            f"WHEN r.distribution_id = {_var('d', i)} AND {_test(i, shape, path, rooted)} THEN {_var('p', i)}"
+            for i, shape in enumerate(shapes)
         )
 
-    rooted = chain("r.uri_stem", "s", "r.uri_stem[2:]")
-    other = chain("coalesce(r.uri_stem, '')", "g", "coalesce(r.uri_stem, '')")
+    rooted = chain("r.uri_stem", True)
+    other = chain("coalesce(r.uri_stem, '')", False)
     return sql.replace(CALL, f"CASE WHEN starts_with(r.uri_stem, '/') THEN CASE {rooted} END ELSE CASE {other} END END")

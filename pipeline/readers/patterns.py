@@ -28,3 +28,21 @@ def pattern_regex(pattern: str) -> str:
             out.append("\\" + ch)
     out.append("$")
     return "".join(out)
+
+
+def literal_parts(pattern: str) -> tuple[str, str | None] | None:
+    """A pattern as literal tests, where it can be one: ``(head, tail)`` for ``head*tail``, ``(body, None)``
+    for a pattern without wildcards, None when it holds a ``?`` or more than one ``*``.
+
+    ``/static/*`` -> ``("static/", "")``; ``*.m3u8`` -> ``("", ".m3u8")``; ``/a*b`` -> ``("a", "b")``. Both
+    engines test these with prefix, suffix and equality tests instead of a pattern match per row (most
+    behaviors are one of these shapes). The parts are matched against the path without its leading ``/``,
+    like :func:`pattern_regex`; for ``head*tail`` the two must not overlap.
+    """
+    body = pattern[1:] if pattern.startswith("/") else pattern
+    if "?" in body or body.count("*") > 1:
+        return None
+    if "*" not in body:
+        return body, None
+    head, tail = body.split("*")
+    return head, tail

@@ -7,11 +7,12 @@
 --   target        the behavior's TargetOriginId (an origin id or an origin group id); NULL if unknown.
 --   target_is_group, failover_status_codes (the group's criteria), has_config.
 -- How a path is matched: per row, with one CASE over the config's behaviors in precedence order.
--- behavior_slot(...) below is not a function: pipeline/behaviormatch.py expands it into one WHEN per
--- behavior, reading the values (distribution, pattern, precedence) from the one-row view
--- behavior_slots, so no value is put into SQL text. A pattern is tested with GLOB (same meaning:
--- `*` any run of characters, `?` one character), with its path_regex only when it holds one of
--- GLOB's specials `[`, `]`, `\`. Matching each distinct path once, as this used to, cost a hash
+-- behavior_slot(...) below is not a function: pipeline/query/behaviors.py expands it into one WHEN per
+-- behavior, reading the values (distribution, pattern parts, precedence) from session variables set
+-- with bound parameters, so no value is put into SQL text. A pattern is tested with equality, prefix
+-- and suffix tests where it is `head*tail` or has no wildcard (most are), otherwise with GLOB (same
+-- meaning: `*` any run of characters, `?` one character), with its path_regex only when it holds one
+-- of GLOB's specials `[`, `]`, `\`. Matching each distinct path once, as this used to, cost a hash
 -- aggregate over millions of distinct paths (hashed assets, ids), a regex compiled per pair and a
 -- join back: over 10M requests it was killed after 548 s at 3 GB (the bare scan: 2.4 s in that run).
 -- `dt` (the UTC date of `timestamp`) is filtered along with the time bounds so that whole days of
@@ -28,11 +29,10 @@ WITH req AS (
 configured AS (SELECT DISTINCT distribution_id FROM behaviors),
 picked AS (
     SELECT r.*,
-        CASE WHEN r.logged_behavior IS NULL THEN behavior_slot(r.distribution_id, r.uri_stem, bs)
+        CASE WHEN r.logged_behavior IS NULL THEN behavior_slot(r.distribution_id, r.uri_stem)
              ELSE bl.precedence END AS behavior_precedence,
         (r.distribution_id IN (SELECT distribution_id FROM configured)) AS has_config
     FROM req r
-    CROSS JOIN behavior_slots bs
     LEFT JOIN behaviors bl ON r.logged_behavior IS NOT NULL AND bl.distribution_id = r.distribution_id
                           AND bl.path_pattern = r.logged_behavior
 )
