@@ -95,6 +95,7 @@ def connect(lake: Lake | str, *, lazy: bool = False) -> duckdb.DuckDBPyConnectio
         _define(con)
         for table in sorted(pending.tables):
             _load(con, _lake(lake), table)
+        _derived_views(con)
     # Reading files stays possible inside the lake only: the views read Parquet files there.
     root = (uri if is_s3 else os.path.abspath(uri)).rstrip("/") + "/"
     con.execute("SET allowed_directories = $dirs", {"dirs": [root]})
@@ -121,7 +122,7 @@ def _bound_memory(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _derived_views(con: duckdb.DuckDBPyConnection) -> None:
-    """The views and macros over the tables, shared by the named queries (again when behaviors change)."""
+    """The views and macros over the tables, shared by the named queries (again when the config tables change)."""
     slots = behaviors.define(con)
     for name in DERIVED_VIEWS:
         text = (resources.VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8")
@@ -162,8 +163,6 @@ def _load(con: duckdb.DuckDBPyConnection, lake: Lake, table: str) -> None:
         con.register(hidden, dt.to_pyarrow_dataset())
         select = f"SELECT * FROM {quote_ident(hidden)}"
     con.execute(f"CREATE OR REPLACE VIEW {quote_ident(table)} AS {select}")
-    if table == "behaviors":  # the behavior matcher has one slot per behavior
-        _derived_views(con)
 
 
 def _names_in(sql: str, names: set[str]) -> set[str]:
@@ -180,7 +179,7 @@ def _dependencies() -> dict[str, frozenset[str]]:
     for name in DERIVED_VIEWS:  # dependency order: the views a view reads are resolved before it
         text = (resources.VIEW_DIR / f"{name}.sql").read_text(encoding="utf-8")
         text = re.sub(r"--[^\n]*", "", text)  # our view files' comments name modules and tables in prose
-        reads: set[str] = set()
+        reads: set[str] = set(behaviors.READS) if behaviors.used_in(text) else set()
         for dep in _names_in(text, tables | set(resolved)):
             reads |= resolved.get(dep, {dep})
         resolved[name] = frozenset(reads & tables)
@@ -210,6 +209,8 @@ def ensure(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     for table in sorted(needed):
         _load(con, lake, table)
         pending.tables.discard(table)
+    if needed & behaviors.READS:  # the matcher's slots are read from these tables
+        _derived_views(con)
 
 
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:

@@ -174,11 +174,16 @@ def test_glob_and_prefix_suffix_matching_mean_what_the_regular_expression_means(
     }
     # DuckDB: the expanded CASE over behavior slots, one distribution per pattern
     con = duckdb.connect()
-    rows = [(f"D{i}", 0, p, pattern_regex(p)) for i, p in enumerate(PATTERNS)]
+    rows = [(f"D{i}", 0, p, pattern_regex(p), "origin", False) for i, p in enumerate(PATTERNS)]
     con.execute(
-        "CREATE TABLE behaviors (distribution_id VARCHAR, precedence INTEGER, path_pattern VARCHAR, path_regex VARCHAR)"
+        "CREATE TABLE behaviors (distribution_id VARCHAR, precedence INTEGER, path_pattern VARCHAR, "
+        "path_regex VARCHAR, target_origin_id VARCHAR, target_is_group BOOLEAN)"
     )
-    con.executemany("INSERT INTO behaviors VALUES (?, ?, ?, ?)", rows)
+    con.executemany("INSERT INTO behaviors VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.execute(
+        "CREATE TABLE origin_groups "
+        "(distribution_id VARCHAR, origin_group_id VARCHAR, failover_status_codes SMALLINT[])"
+    )
     con.execute("CREATE TABLE req (distribution_id VARCHAR, uri_stem VARCHAR, i INTEGER)")
     con.executemany(
         "INSERT INTO req VALUES (?, ?, ?)",
