@@ -17,14 +17,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline import schemas
 from pipeline.errors import LakeError
+
+if TYPE_CHECKING:  # imported where frames are written: reading the lake with DuckDB needs no Polars
+    import polars as pl
 
 ROW_GROUP_ROWS = 262_144  # rows per Parquet row group: big enough for scans, small enough to skip
 ZSTD_LEVEL = 1
@@ -60,6 +62,8 @@ def _to_arrow(frame: pl.DataFrame) -> pa.Table:
     Flat string columns stay string views. Arrow cannot slice views inside structs into row groups, so
     nested columns go over in the classic layout (a copy, only for them).
     """
+    import polars as pl
+
     table = frame.to_arrow(compat_level=pl.CompatLevel.newest())
     nested = [name for name, dtype in frame.schema.items() if dtype.is_nested()]
     if nested:
@@ -214,6 +218,8 @@ def file_stats(data: pl.DataFrame, columns: list[str], written: str | None = Non
         flat = _footer_stats(written, flat, data.height, stats)
     if not flat:
         return json.dumps(stats)
+    import polars as pl
+
     summary = data.select(
         *[pl.col(c).null_count().alias(f"n:{c}") for c in flat],
         *[pl.col(c).min().alias(f"lo:{c}") for c in flat],

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 
 from pipeline import crashpoints, schemas
@@ -25,6 +24,9 @@ from pipeline.errors import LakeError
 from pipeline.lake.files import FileSet, write_files
 from pipeline.sqlutil import sql_literal
 from pipeline.storage.fs import delta_storage_options, filesystem, storage_options
+
+if TYPE_CHECKING:  # Polars (~0.3 s to import) is loaded by what scans or writes, not by DuckDB's readers
+    import polars as pl
 
 STATS_COLUMNS = "delta.dataSkippingStatsColumns"  # the table property naming the columns with statistics
 
@@ -66,6 +68,8 @@ class Lake:
 
     def scan(self, table: str) -> pl.LazyFrame:
         """A Polars scan of a table (an empty frame of the schema's columns if it does not exist)."""
+        import polars as pl
+
         dt = self.open(table)
         if dt is None:
             empty = pl.from_arrow(schemas.load(table).arrow_schema().empty_table())
@@ -158,6 +162,8 @@ class Lake:
     ) -> FileSet:
         """The files of ``payloads``: written files as they are, frames written now as one more file set."""
         out = FileSet(table)
+        import polars as pl
+
         frames = [p for p in payloads if isinstance(p, pl.DataFrame) and p.height]
         for p in payloads:
             if isinstance(p, FileSet):
