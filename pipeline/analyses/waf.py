@@ -62,6 +62,8 @@ COLUMNS = [
 _HIT = ["rec", "rule_group", "rule_id", "match_kind", "would_be_action", "details"]
 # A match's ruleMatchDetails reduced to what the facets read: one (location, sample) per element.
 EVIDENCE = pl.List(pl.Struct({"location": pl.String, "sample": pl.String}))
+# The flat attributes of a record that the evidence reads.
+ATTRIBUTES = ["client_ip", "uri", "http_method", "country", "request_id", "bot_labelled"]
 LABELS = [*KEY, "would_be_action"]  # the hit columns held as categoricals (few distinct names)
 # Every value counted per rule: the list facets, plus the client IPs (their keys are distinct_ips) and the
 # would-be actions (their keys are would_be_action).
@@ -297,7 +299,7 @@ def _partials(batch: pl.DataFrame, acl: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     records = batch.lazy().with_row_index("rec")
     hits = _hits(records, _groups(records), acl).collect()
     keyed = hits.lazy().select("rec", *KEY).unique()
-    base = keyed.join(records.drop("rule_group_list", "non_terminating_matching_rules"), on="rec")
+    base = keyed.join(records.select("rec", *ATTRIBUTES), on="rec")
     others = keyed.select("rec", pl.col("rule_group").alias("o_group"), pl.col("rule_id").alias("o_rule")).unique()
     co = keyed.join(others, on="rec").filter(
         (pl.col("o_group") != pl.col("rule_group")) | (pl.col("o_rule") != pl.col("rule_id"))
