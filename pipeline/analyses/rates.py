@@ -18,7 +18,7 @@ from datetime import datetime
 
 import polars as pl
 
-from pipeline.analyses.requests import in_window
+from pipeline.analyses.requests import id_key, in_window
 from pipeline.errors import UsageError
 from pipeline.lake import Lake
 
@@ -147,16 +147,6 @@ def _keyed(
     ).filter(pl.col("key").is_not_null() & (pl.col("key") != ""))
 
 
-def _id_key(column: str) -> list[pl.Expr]:
-    """A request id as two 64-bit hashes under different seeds: the join key of WAF and CloudFront.
-
-    Joining on the 56-character ids themselves held every CloudFront id in a hash table: 2.8 GB and
-    12 s for 10M of them; two integers take ~16 bytes an id. Two ids share both hashes with
-    probability ~2**-128 per pair, ~3e-25 for 10M x 10M pairs, far below any storage's error rate.
-    """
-    return [pl.col(column).hash(seed=seed).alias(f"id{seed}") for seed in (1, 2)]
-
-
 def _outcomes(lake: Lake, keyed: pl.LazyFrame, narrowed: bool) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """Per key: ``answered`` (ids CloudFront answered) and ``client_errors``/``auth_failures``.
 
@@ -167,8 +157,8 @@ def _outcomes(lake: Lake, keyed: pl.LazyFrame, narrowed: bool) -> tuple[pl.LazyF
     only when something narrows the WAF records.
     """
     ids = ["id1", "id2"]
-    cloudfront = lake.scan("cloudfront").select(*_id_key("x_edge_request_id"), pl.col("sc_status").alias("status"))
-    pairs = keyed.select("key", *_id_key("request_id"))
+    cloudfront = lake.scan("cloudfront").select(*id_key("x_edge_request_id"), pl.col("sc_status").alias("status"))
+    pairs = keyed.select("key", *id_key("request_id"))
     answered_ids = cloudfront.filter(pl.col("status").is_not_null()).select(ids)
     if narrowed:
         answered_ids = answered_ids.join(pairs.select(ids), on=ids, how="semi")

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import polars as pl
 
-from pipeline.analyses.requests import in_window
+from pipeline.analyses.requests import id_key, in_window
 from pipeline.lake import Lake
 
 KEY = ["rule_group", "rule_id", "match_kind"]
@@ -267,15 +267,6 @@ def _hits(req: pl.LazyFrame, grp: pl.LazyFrame, acl: pl.DataFrame) -> pl.LazyFra
     )
 
 
-def _id_key(column: str) -> list[pl.Expr]:
-    """A request id as two 64-bit hashes under different seeds (null stays null): the CloudFront join key.
-
-    Sixteen bytes per matched record instead of a 56-character id; two ids share both hashes with
-    probability ~2**-128 per pair.
-    """
-    return [pl.when(pl.col(column).is_not_null()).then(pl.col(column).hash(seed=s)).alias(f"id{s}") for s in (1, 2)]
-
-
 def _counts(frame: pl.LazyFrame, name: str, value: pl.Expr) -> pl.LazyFrame:
     """How often each value of one facet occurs per rule: (rule key, facet, v, n), nulls left out."""
     return (
@@ -327,7 +318,7 @@ def _partials(batch: pl.DataFrame, acl: pl.DataFrame) -> tuple[pl.DataFrame, pl.
     stats = base.group_by(KEY).agg(
         pl.len().cast(pl.Int64).alias("matches"), pl.col("bot_labelled").sum().cast(pl.Int64).alias("bot_requests")
     )
-    ids = base.select(*KEY, *_id_key("request_id")).filter(pl.col("id1").is_not_null())
+    ids = base.select(*KEY, *id_key("request_id")).filter(pl.col("id1").is_not_null())
     counts_df, stats_df, ids_df = pl.collect_all([counts, stats, ids])
     return counts_df, stats_df, ids_df
 
@@ -391,7 +382,7 @@ def _outcomes(lake: Lake, ids: pl.DataFrame) -> pl.DataFrame:
     cf = (
         lake.scan("cloudfront")
         .filter(pl.col("x_edge_request_id").is_not_null())
-        .select(*_id_key("x_edge_request_id"), pl.col("sc_status").is_between(200, 399).alias("ok"))
+        .select(*id_key("x_edge_request_id"), pl.col("sc_status").is_between(200, 399).alias("ok"))
         .filter(pl.col("id1").is_in(wanted))
         .group_by("id1", "id2")
         .agg(pl.col("ok").any())
