@@ -14,7 +14,7 @@
 WITH minutes AS (
     -- One read and one behavior replay of the requests feed both the failures and each minute's traffic
     -- per target: the failures travel in a list per (target, minute) and are unnested below.
-    SELECT distribution_id, target, date_trunc('minute', timestamp) AS minute, count(*) AS requests,
+    SELECT distribution_id, target, utc_floor(timestamp, 60) AS minute, count(*) AS requests,
         list({'category': category, 'status': status, 'timestamp': timestamp})
             FILTER (WHERE category IS NOT NULL) AS failed
     FROM classified_requests($log, $start::TIMESTAMPTZ, $end::TIMESTAMPTZ, $distribution)

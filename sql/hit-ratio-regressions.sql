@@ -15,7 +15,7 @@
 -- param: min_hours int = 2 Consecutive low hours that make a regression.
 -- param: min_cacheable int = 50 Hours with fewer cacheable requests are ignored.
 WITH hourly AS (
-    SELECT distribution_id, behavior, date_trunc('hour', timestamp) AS hour,
+    SELECT distribution_id, behavior, utc_floor(timestamp, 3600) AS hour,
         count(*) FILTER (WHERE cacheable) AS cacheable,
         count(*) FILTER (WHERE cacheable AND hit) AS hits
     FROM (

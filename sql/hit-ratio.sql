@@ -14,9 +14,9 @@
 -- param: bucket text = null [minute|hour|day] Also split by minute, hour or day; bucket_start is NULL without it.
 WITH r AS (
     SELECT
-        CASE $bucket WHEN 'minute' THEN date_trunc('minute', timestamp)
-                     WHEN 'hour' THEN date_trunc('hour', timestamp)
-                     WHEN 'day' THEN date_trunc('day', timestamp) END AS bucket_start,
+        CASE $bucket WHEN 'minute' THEN utc_floor(timestamp, 60)
+                     WHEN 'hour' THEN utc_floor(timestamp, 3600)
+                     WHEN 'day' THEN utc_floor(timestamp, 86400) END AS bucket_start,
         distribution_id, behavior, bytes,
         (method NOT IN ('POST', 'PUT', 'PATCH', 'DELETE')
             AND response_result_type IN ('Hit', 'RefreshHit', 'Miss')

@@ -10,9 +10,9 @@
 -- param: bucket text = null [minute|hour|day] Also split by minute, hour or day; bucket_start is NULL without it.
 WITH r AS (
     SELECT
-        CASE $bucket WHEN 'minute' THEN date_trunc('minute', timestamp)
-                     WHEN 'hour' THEN date_trunc('hour', timestamp)
-                     WHEN 'day' THEN date_trunc('day', timestamp) END AS bucket_start,
+        CASE $bucket WHEN 'minute' THEN utc_floor(timestamp, 60)
+                     WHEN 'hour' THEN utc_floor(timestamp, 3600)
+                     WHEN 'day' THEN utc_floor(timestamp, 86400) END AS bucket_start,
         distribution_id,
         CASE WHEN has_config THEN target ELSE host END AS origin,
         status AS sc_status

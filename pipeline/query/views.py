@@ -44,7 +44,15 @@ READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN", "PRAGMA"}
 _CATALOG_WORDS = {"information_schema", "show", "describe", "summarize", "pragma", "sqlite_master"}
 DUCKDB_MEMORY = "1GB"
 # in dependency order
-DERIVED_VIEWS = ("edge_requests", "resolved_requests", "edge_made", "classified_requests", "failures", "rate_keys")
+DERIVED_VIEWS = (
+    "time_buckets",
+    "edge_requests",
+    "resolved_requests",
+    "edge_made",
+    "classified_requests",
+    "failures",
+    "rate_keys",
+)
 
 
 _OPEN: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
@@ -183,7 +191,9 @@ def _dependencies() -> dict[str, frozenset[str]]:
         reads: set[str] = set(behaviors.READS) if behaviors.used_in(text) else set()
         for dep in _names_in(text, tables | set(resolved)):
             reads |= resolved.get(dep, {dep})
-        resolved[name] = frozenset(reads & tables)
+        # the file's name and every view or macro it creates (a statement may call a macro alone)
+        for created in [name, *re.findall(r"CREATE OR REPLACE (?:MACRO|VIEW) (\w+)", text)]:
+            resolved[created.lower()] = frozenset(reads & tables)
     return resolved
 
 

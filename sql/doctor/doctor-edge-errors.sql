@@ -12,7 +12,7 @@
 WITH e AS (
     SELECT distribution_id, behavior, target,
         CASE WHEN edge_generated(NULL, detailed_result_type) THEN detailed_result_type ELSE result_type END AS kind,
-        status, method, timestamp, request_id, uri_stem, client_ip, date_trunc('minute', timestamp) AS minute
+        status, method, timestamp, request_id, uri_stem, client_ip, utc_floor(timestamp, 60) AS minute
     FROM resolved_requests($log, $start::TIMESTAMPTZ, $end::TIMESTAMPTZ, $distribution)
     WHERE status >= 400 AND edge_generated(result_type, detailed_result_type)
 ),

@@ -17,7 +17,7 @@ WITH f AS (
     FROM failures($log, $start::TIMESTAMPTZ, $end::TIMESTAMPTZ, $distribution)
 ),
 traffic AS (
-    SELECT distribution_id, behavior, date_trunc('minute', timestamp) AS minute, count(*) AS requests
+    SELECT distribution_id, behavior, utc_floor(timestamp, 60) AS minute, count(*) AS requests
     FROM resolved_requests($log, $start::TIMESTAMPTZ, $end::TIMESTAMPTZ, $distribution)
     GROUP BY ALL
 ),
@@ -26,7 +26,7 @@ totals AS (
 ),
 minutes AS (
     SELECT distribution_id, behavior, target, category, method_kind,
-        date_trunc('minute', timestamp) AS minute, count(*) AS failures
+        utc_floor(timestamp, 60) AS minute, count(*) AS failures
     FROM f GROUP BY ALL
 ),
 worst AS (

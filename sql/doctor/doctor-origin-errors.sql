@@ -25,7 +25,7 @@ WITH f AS (
     WHERE starts_with(f.detailed_result_type, 'Origin')
 ),
 keyed AS (
-    SELECT *, date_trunc('minute', timestamp) AS minute FROM f
+    SELECT *, utc_floor(timestamp, 60) AS minute FROM f
 ),
 minutes AS (
     SELECT *, row_number() OVER (PARTITION BY distribution_id, target, answered_by, origin, detailed_result_type

@@ -5,6 +5,6 @@
 -- param: start timestamp Inclusive start of the incident window (UTC).
 -- param: end timestamp Exclusive end of the incident window (UTC).
 -- param: distribution text = null Only this distribution id.
-SELECT date_trunc('minute', timestamp) AS minute, category, count(*) AS requests
+SELECT utc_floor(timestamp, 60) AS minute, category, count(*) AS requests
 FROM failures($log, $start, $end, $distribution)
 GROUP BY ALL ORDER BY minute, category
