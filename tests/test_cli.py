@@ -56,6 +56,16 @@ def test_bad_sql_is_one_line(lake: str) -> None:
     assert res.returncode == 2 and "Traceback" not in res.stderr and "nope" in res.stderr
 
 
+def test_a_mistyped_lake_is_an_error_not_empty_tables(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-lake")
+    for args in (("sql", "SELECT count(*) FROM cloudfront"), ("query", "hit-ratio")):
+        res = edgelake(*args, "--lake", missing)
+        assert res.returncode == 2 and "no lake at" in res.stderr and "Traceback" not in res.stderr
+    # an empty directory is a lake nothing was ingested into yet: its tables are empty, not an error
+    res = edgelake("sql", "SELECT count(*) AS n FROM cloudfront", "--lake", str(tmp_path), "--format", "csv")
+    assert res.returncode == 0 and res.stdout.split() == ["n", "0"]
+
+
 def test_schema_lists_columns_with_descriptions() -> None:
     out = edgelake("schema", "cloudfront").stdout
     assert "cs_user_agent" in out and "[cs(User-Agent)]" in out and "partitioned by dt" in out

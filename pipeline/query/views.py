@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline import resources, schemas
-from pipeline.errors import QueryError
+from pipeline.errors import LakeError, QueryError
 from pipeline.query import behaviors, tables
 from pipeline.query.named import NamedQuery
 from pipeline.sqlutil import quote_ident
@@ -87,6 +87,8 @@ def _lake(lake: Lake | str) -> Lake:
 def connect(lake: Lake | str, *, lazy: bool = False) -> duckdb.DuckDBPyConnection:
     uri = lake if isinstance(lake, str) else lake.uri
     is_s3 = uri.startswith("s3://")
+    if not is_s3 and not os.path.isdir(uri):  # a mistyped --lake would otherwise answer with empty tables
+        raise LakeError(f"no lake at {uri}: the directory does not exist")
     if is_s3 or not lazy:
         lake = _lake(lake)
     con = duckdb.connect()
