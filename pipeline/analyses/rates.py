@@ -18,7 +18,7 @@ from datetime import datetime
 
 import polars as pl
 
-from pipeline.analyses.requests import id_key, in_window
+from pipeline.analyses.requests import ID_KEY, id_key, in_window
 from pipeline.errors import UsageError
 from pipeline.lake import Lake
 
@@ -156,7 +156,7 @@ def _outcomes(lake: Lake, keyed: pl.LazyFrame, narrowed: bool) -> tuple[pl.LazyF
     the 4xx and auth signals read. As in the SQL, CloudFront's ids are narrowed to the ids in scope
     only when something narrows the WAF records.
     """
-    ids = ["id1", "id2"]
+    ids = ID_KEY
     cloudfront = lake.scan("cloudfront").select(*id_key("x_edge_request_id"), pl.col("sc_status").alias("status"))
     pairs = keyed.select("key", *id_key("request_id"))
     answered_ids = cloudfront.filter(pl.col("status").is_not_null()).select(ids)

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import polars as pl
 
-from pipeline.analyses.requests import id_key, in_window
+from pipeline.analyses.requests import ID_KEY, id_key, in_window
 from pipeline.lake import Lake
 
 KEY = ["rule_group", "rule_id", "match_kind"]
@@ -384,12 +384,12 @@ def _outcomes(lake: Lake, ids: pl.DataFrame) -> pl.DataFrame:
         .filter(pl.col("x_edge_request_id").is_not_null())
         .select(*id_key("x_edge_request_id"), pl.col("sc_status").is_between(200, 399).alias("ok"))
         .filter(pl.col("id1").is_in(wanted))
-        .group_by("id1", "id2")
+        .group_by(ID_KEY)
         .agg(pl.col("ok").any())
         .collect(engine="streaming")
     )
     return (
-        ids.join(cf, on=["id1", "id2"], how="left")
+        ids.join(cf, on=ID_KEY, how="left")
         .group_by(KEY)
         .agg(
             pl.col("ok").is_not_null().sum().cast(pl.Int64).alias("joined_requests"),

@@ -48,6 +48,17 @@ def _by_status(frame: pl.LazyFrame, keys: list[str], count_name: str) -> pl.Lazy
     )
 
 
+def _span(frame: pl.LazyFrame, keys: list[str], count_name: str, *extra: pl.Expr) -> pl.LazyFrame:
+    """Per key: ``extra``, the row count, first and last seen, and the counts by status."""
+    grouped = frame.group_by(keys).agg(
+        *extra,
+        pl.len().cast(pl.Int64).alias(count_name),
+        pl.col("timestamp").min().alias("first_seen"),
+        pl.col("timestamp").max().alias("last_seen"),
+    )
+    return grouped.join(_by_status(frame, keys, count_name), on=keys, how="inner", nulls_equal=True)
+
+
 def _worst_minute(frame: pl.LazyFrame, keys: list[str], count_name: str) -> pl.LazyFrame:
     """Per group, the clock minute with the most rows (ties: the earliest) and its count."""
     minutes = frame.group_by(*keys, pl.col("timestamp").dt.truncate("1m").alias("minute")).agg(
@@ -82,13 +93,8 @@ def doctor_failures(
     worst = _worst_minute(f, keys, "peak_failures_per_minute").join(
         traffic, on=["distribution_id", "behavior", "minute"], how="inner"
     )
-    grouped = f.group_by(keys).agg(
-        pl.len().cast(pl.Int64).alias("failures"),
-        pl.col("timestamp").min().alias("first_seen"),
-        pl.col("timestamp").max().alias("last_seen"),
-    )
     out = (
-        grouped.join(_by_status(f, keys, "failures"), on=keys, how="inner", nulls_equal=True)
+        _span(f, keys, "failures")
         .join(worst, on=keys, how="inner", nulls_equal=True)
         .join(totals, on=["distribution_id", "behavior"], how="inner")
         .join(_samples(f, keys, samples), on=keys, how="inner", nulls_equal=True)
@@ -163,13 +169,8 @@ def doctor_origin_errors(
             .alias("origin"),
         )
     )
-    grouped = f.group_by(keys).agg(
-        pl.len().cast(pl.Int64).alias("failures"),
-        pl.col("timestamp").min().alias("first_seen"),
-        pl.col("timestamp").max().alias("last_seen"),
-    )
     out = (
-        grouped.join(_by_status(f, keys, "failures"), on=keys, how="inner", nulls_equal=True)
+        _span(f, keys, "failures")
         .join(_worst_minute(f, keys, "peak_failures_per_minute"), on=keys, how="inner", nulls_equal=True)
         .join(_samples(f, keys, samples), on=keys, how="inner", nulls_equal=True)
         .select(
@@ -208,14 +209,8 @@ def doctor_edge_errors(
             .alias("kind")
         )
     )
-    grouped = e.group_by(keys).agg(
-        pl.col("target").first().alias("target"),
-        pl.len().cast(pl.Int64).alias("requests"),
-        pl.col("timestamp").min().alias("first_seen"),
-        pl.col("timestamp").max().alias("last_seen"),
-    )
     out = (
-        grouped.join(_by_status(e, keys, "requests"), on=keys, how="inner")
+        _span(e, keys, "requests", pl.col("target").first().alias("target"))
         .join(_worst_minute(e, keys, "peak_requests_per_minute"), on=keys, how="inner")
         .join(_samples(e, keys, samples), on=keys, how="inner")
         .select(
