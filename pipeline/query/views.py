@@ -78,6 +78,12 @@ def _close_all() -> None:
         con.close()
 
 
+def _require(uri: str) -> None:
+    """Refuse a local lake directory that does not exist: a mistyped --lake would read as empty tables."""
+    if not uri.startswith("s3://") and not os.path.isdir(uri):
+        raise LakeError(f"no lake at {uri}: the directory does not exist")
+
+
 def _lake(lake: Lake | str) -> Lake:
     from pipeline.lake import Lake
 
@@ -87,8 +93,8 @@ def _lake(lake: Lake | str) -> Lake:
 def connect(lake: Lake | str, *, lazy: bool = False) -> duckdb.DuckDBPyConnection:
     uri = lake if isinstance(lake, str) else lake.uri
     is_s3 = uri.startswith("s3://")
-    if not is_s3 and not os.path.isdir(uri):  # a mistyped --lake would otherwise answer with empty tables
-        raise LakeError(f"no lake at {uri}: the directory does not exist")
+    if not lazy:
+        _require(uri)
     if is_s3 or not lazy:
         lake = _lake(lake)
     con = duckdb.connect()
@@ -213,6 +219,8 @@ def ensure(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         return
     deps = _dependencies()
     named = _names_in(sql, set(schemas.table_names()) | set(deps))
+    if named:  # the statement reads the lake (SELECT 1 does not)
+        _require(pending.lake if isinstance(pending.lake, str) else pending.lake.uri)
     fresh = not pending.defined and bool(named or _asks_catalog(sql))
     if fresh:  # the derived views once, below, after the tables they read are loaded (~0.12 s each time)
         _define(con, derived=False)
