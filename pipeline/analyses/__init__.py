@@ -17,6 +17,7 @@ import polars as pl
 from pipeline.errors import UsageError
 from pipeline.lake import Lake
 from pipeline.query import named as queries
+from pipeline.storage.fs import require_lake
 
 ENGINES = ("duckdb", "polars")
 # analysis name -> "module:function" of its Polars implementation (imported on first use)
@@ -59,6 +60,7 @@ def run(
     lake = Lake(lake) if isinstance(lake, str) else lake
     query = queries.get(name)
     bound = query.bind(params or {})
+    require_lake(lake.uri)  # both engines: a mistyped lake is an error, not empty tables
     if engine == "polars":
         return polars_impl(name)(lake, **bound)
     from pipeline.query.views import connect, run_named

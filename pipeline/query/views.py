@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from pipeline import resources, schemas
-from pipeline.errors import LakeError, QueryError
+from pipeline.errors import QueryError
 from pipeline.query import behaviors, tables
 from pipeline.query.named import NamedQuery
 from pipeline.sqlutil import quote_ident
@@ -78,12 +78,6 @@ def _close_all() -> None:
         con.close()
 
 
-def _require(uri: str) -> None:
-    """Refuse a local lake directory that does not exist: a mistyped --lake would read as empty tables."""
-    if not uri.startswith("s3://") and not os.path.isdir(uri):
-        raise LakeError(f"no lake at {uri}: the directory does not exist")
-
-
 def _lake(lake: Lake | str) -> Lake:
     from pipeline.lake import Lake
 
@@ -94,7 +88,9 @@ def connect(lake: Lake | str, *, lazy: bool = False) -> duckdb.DuckDBPyConnectio
     uri = lake if isinstance(lake, str) else lake.uri
     is_s3 = uri.startswith("s3://")
     if not lazy:
-        _require(uri)
+        from pipeline.storage.fs import require_lake
+
+        require_lake(uri)
     if is_s3 or not lazy:
         lake = _lake(lake)
     con = duckdb.connect()
@@ -220,7 +216,9 @@ def ensure(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     deps = _dependencies()
     named = _names_in(sql, set(schemas.table_names()) | set(deps))
     if named:  # the statement reads the lake (SELECT 1 does not)
-        _require(pending.lake if isinstance(pending.lake, str) else pending.lake.uri)
+        from pipeline.storage.fs import require_lake
+
+        require_lake(pending.lake if isinstance(pending.lake, str) else pending.lake.uri)
     fresh = not pending.defined and bool(named or _asks_catalog(sql))
     if fresh:  # the derived views once, below, after the tables they read are loaded (~0.12 s each time)
         _define(con, derived=False)

@@ -67,6 +67,13 @@ def _s3(endpoint: str | None, region: str | None, key_id: str | None) -> fsspec.
     return s3fs.S3FileSystem(skip_instance_cache=True, **opts)
 
 
+def require_lake(uri: str) -> None:
+    """Refuse a local lake directory that does not exist: read as a lake, a mistyped --lake would answer
+    every question with empty tables. (An S3 prefix cannot be told apart from an empty one.)"""
+    if not uri.startswith("s3://") and not os.path.isdir(uri):
+        raise LakeError(f"no lake at {uri}: the directory does not exist")
+
+
 def filesystem(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
     """The fsspec filesystem and in-filesystem path for a local path or ``s3://`` URI."""
     if uri.startswith("s3://") or uri.startswith("s3a://"):

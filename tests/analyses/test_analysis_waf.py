@@ -31,6 +31,7 @@ import pytest
 from helpers import CF_FIELDS_33, EDGELAKE, aws_encode, cf_record, w3c_text, write
 
 from pipeline.analyses import run
+from pipeline.errors import LakeError
 from pipeline.ingest import IngestOptions, ingest
 
 NAME = "waf-fp-candidates"
@@ -556,9 +557,13 @@ def test_hostile_strings_pass_through(lake: str) -> None:
 
 
 def test_empty_lake(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
     duck, polars = both(str(tmp_path / "empty"))
     assert duck.height == polars.height == 0
     assert duck.columns == polars.columns == COLUMNS
+    for engine in ("duckdb", "polars"):  # a directory that does not exist is no lake, on either engine
+        with pytest.raises(LakeError, match="no lake at"):
+            run(NAME, str(tmp_path / "missing"), engine=engine)
 
 
 def test_cli_json(lake: str) -> None:
