@@ -115,6 +115,7 @@ def test_catalog_is_read_only_and_binds_parameters(tmp_path: Path) -> None:
 
 
 def test_empty_lake_has_every_view(tmp_path: Path) -> None:
+    (tmp_path / "nothing-here").mkdir()  # a lake nothing was ingested into (a missing directory is an error)
     con = connect(str(tmp_path / "nothing-here"))
     for table in ("cloudfront", "realtime", "waf", "rejects", "manifest", "behaviors", "origin_groups"):
         assert con.sql(f"SELECT count(*) FROM {table}").fetchall() == [(0,)]
